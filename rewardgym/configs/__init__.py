@@ -1,0 +1,1 @@
+"""Run-config presets shipped with rewardgym (also reachable as the top-level configs/ folder)."""

@@ -1,0 +1,1 @@
+"""Environments: one task per module. Each depends only on rewardgym.core and its task libraries."""

@@ -1,0 +1,63 @@
+"""rewardgym's own registrations, made through the same hooks as any third-party plugin.
+
+Nothing here imports an environment or an algorithm: entries are ``"module:attr"`` strings.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from rewardgym.plugins.hookspecs import Register, hookimpl
+
+# (id, entry point, config, description). Also read by ``rewardgym/__init__`` to mirror the
+# built-in ids into Gymnasium's registry at import, before plugins load.
+ENVS: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "rewardgym/arithmetic-v0",
+        "rewardgym.envs.arithmetic:ArithmeticEnv",
+        "rewardgym.envs.arithmetic:ArithmeticConfig",
+        "Procedural integer arithmetic with a difficulty knob; optional retry with feedback.",
+    ),
+)
+
+VERIFIERS: tuple[tuple[str, str, str | None, str], ...] = (
+    (
+        "rewardgym/arithmetic-v0",
+        "rewardgym.envs.arithmetic:ArithmeticVerifier",
+        None,
+        "Exact integer match of the final answer ('Answer: N', \\boxed{N}, or the last number).",
+    ),
+)
+
+PRESETS_PACKAGE = "rewardgym.configs"
+
+
+@hookimpl
+def rewardgym_register_envs(register: Register) -> None:
+    for id, entry_point, config, description in ENVS:
+        register(id, entry_point, config=config, description=description)
+
+
+@hookimpl
+def rewardgym_register_verifiers(register: Register) -> None:
+    for id, entry_point, config, description in VERIFIERS:
+        register(id, entry_point, config=config, description=description)
+
+
+@hookimpl
+def rewardgym_register_presets(register: Register) -> None:
+    """Every ``configs/*.yaml`` shipped with rewardgym is a preset named after its file."""
+    for item in sorted(resources.files(PRESETS_PACKAGE).iterdir(), key=lambda p: p.name):
+        if item.name.endswith(".yaml"):
+            name = item.name[: -len(".yaml")]
+            register(name, f"{PRESETS_PACKAGE}:{item.name}", description=_first_comment(item))
+
+
+def _first_comment(item) -> str:
+    """The preset's description: its first ``# `` comment line."""
+    for line in item.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+        if line.strip():
+            break
+    return ""
