@@ -1,0 +1,295 @@
+"""The ``rewardgym`` command: list what is registered, check environments, print run configs.
+
+::
+
+    rewardgym list [--json]
+    rewardgym check ID [ID ...] [--episodes N] [--seed S] [--json]
+    rewardgym check --all [--episodes N] [--seed S] [--json]
+    rewardgym config [NAME_OR_PATH] [KEY=VALUE ...] [--no-validate]
+    rewardgym --version
+
+Exit codes: 0 success; 1 a check failed; 2 a usage error, an unknown name or a bad config (any
+:class:`~rewardgym.RewardGymError`, printed as one line on stderr, without a traceback).
+Unexpected exceptions keep their traceback. Each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from rewardgym import __version__
+from rewardgym.core.errors import RewardGymError
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+# Registry key -> heading in `rewardgym list`.
+SECTIONS = {
+    "envs": "Environments",
+    "verifiers": "Verifiers",
+    "algorithms": "Algorithms",
+    "engines": "Engines",
+    "presets": "Config presets",
+}
+
+EPILOG = """examples:
+  rewardgym list
+  rewardgym check --all
+  rewardgym check rewardgym/arithmetic-v0 --episodes 10
+  rewardgym config arithmetic trainer.steps=50 env.params.difficulty=3
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return args.func(args)
+    except SystemExit as exc:  # --help, --version, and usage errors from argparse
+        return (
+            exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else EXIT_USAGE
+        )
+    except RewardGymError as exc:
+        print(f"rewardgym: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("rewardgym: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away (`rewardgym list | head -1`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``rewardgym`` command."""
+    parser = argparse.ArgumentParser(
+        prog="rewardgym",
+        description="Reinforcement learning of language models on verifiable rewards.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"rewardgym {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_list(commands)
+    _add_check(commands)
+    _add_config(commands)
+    return parser
+
+
+def _add_list(commands: Any) -> None:
+    p = commands.add_parser(
+        "list",
+        help="list environments, verifiers, algorithms, engines, presets and plugins",
+        description="List everything registered, with who registered it. Plugins that failed "
+        "to load are reported as warnings on stderr (exit code 0).",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.set_defaults(func=cmd_list, parser=p)
+
+
+def _add_check(commands: Any) -> None:
+    p = commands.add_parser(
+        "check",
+        help="run the environment checker on env ids, or on every registered env",
+        description="Run rewardgym.testing.check_env on each environment. Exit code 1 if any "
+        "check fails (with --all, also if a plugin failed to load), 2 for an unknown id.",
+    )
+    p.add_argument("ids", nargs="*", metavar="ID", help="environment ids to check")
+    p.add_argument("--all", action="store_true", help="check every registered environment")
+    p.add_argument(
+        "--episodes",
+        type=_int_at_least(1),
+        default=5,
+        metavar="N",
+        help="episodes played per env (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seed", type=_int_at_least(0), default=0, metavar="S", help="seed (default: %(default)s)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    p.set_defaults(func=cmd_check, parser=p)
+
+
+def _add_config(commands: Any) -> None:
+    p = commands.add_parser(
+        "config",
+        help="print a resolved run config as YAML",
+        description="Load a preset (by name) or a YAML file, apply KEY=VALUE overrides "
+        "(omegaconf dotlist; ~KEY deletes a key), validate, and print the result as YAML. "
+        "Without NAME_OR_PATH, start from the defaults.",
+    )
+    p.add_argument("source", nargs="?", metavar="NAME_OR_PATH", help="preset name or YAML path")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. trainer.steps=50")
+    p.add_argument(
+        "--no-validate",
+        action="store_true",
+        help="do not look up env / algorithm / engine names or validate their params",
+    )
+    p.set_defaults(func=cmd_config, parser=p)
+
+
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+# -- list --------------------------------------------------------------------------------------
+def cmd_list(args: argparse.Namespace) -> int:
+    """``rewardgym list``: what is registered, by whom; plugin failures as warnings."""
+    from rewardgym.plugins.manager import load_plugins
+
+    manager = load_plugins()
+    listing = _listing(manager)
+    if args.json:
+        print(json.dumps(listing, indent=2))
+        return EXIT_OK
+    for key, heading in SECTIONS.items():
+        rows = [(s["id"], s["origin"], s["description"]) for s in listing[key]]
+        _print_table(heading, ("ID", "ORIGIN", "DESCRIPTION"), rows)
+    rows = [(p["name"], p["distribution"], p["version"]) for p in listing["plugins"]]
+    _print_table("Plugins", ("NAME", "DISTRIBUTION", "VERSION"), rows)
+    _warn_failures(manager.failures, "failed to load and was skipped")
+    return EXIT_OK
+
+
+def _listing(manager: Any) -> dict[str, list[dict[str, str]]]:
+    from rewardgym.core.registry import REGISTRIES
+
+    listing: dict[str, list[dict[str, str]]] = {
+        key: [
+            {"id": s.id, "origin": s.origin, "description": s.description}
+            for s in REGISTRIES[key].specs()
+        ]
+        for key in SECTIONS
+    }
+    listing["plugins"] = [
+        {"name": p.name, "distribution": p.distribution, "version": p.version}
+        for p in manager.plugins.values()
+    ]
+    listing["plugin_errors"] = _failure_dicts(manager.failures)
+    return listing
+
+
+def _failure_dicts(failures: Sequence[Any]) -> list[dict[str, str]]:
+    return [{"name": f.name, "distribution": f.distribution, "error": f.error} for f in failures]
+
+
+def _print_table(heading: str, headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    print(f"{heading} ({len(rows)})")
+    if not rows:
+        print("  (none)\n")
+        return
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    for row in [headers, *rows]:
+        cells = [str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)]
+        print("  " + "  ".join(cells).rstrip())
+    print()
+
+
+def _warn_failures(failures: Sequence[Any], what: str) -> None:
+    for failure in failures:
+        print(
+            f"rewardgym: warning: plugin '{failure.name}' (distribution {failure.distribution}) "
+            f"{what}: {failure.error}",
+            file=sys.stderr,
+        )
+
+
+# -- check -------------------------------------------------------------------------------------
+def cmd_check(args: argparse.Namespace) -> int:
+    """``rewardgym check``: run the env checker; one progress line per env."""
+    from rewardgym.core.registry import ENVS
+    from rewardgym.plugins.manager import load_plugins
+    from rewardgym.testing import check_env
+
+    if args.all == bool(args.ids):
+        args.parser.error("give one or more environment ids, or --all (not both)")
+    manager = load_plugins()
+    # Every id is looked up before anything runs, so a typo fails at once (did-you-mean).
+    ids = ENVS.ids() if args.all else [ENVS.get(i).id for i in dict.fromkeys(args.ids)]
+    kwargs = {"seed": args.seed, "episodes": args.episodes}
+    progress = sys.stderr if args.json else sys.stdout
+    results = [_check_one(check_env, env_id, kwargs, progress) for env_id in ids]
+    ok = _summarise(results, manager.failures, args.all, progress)
+    if args.json:
+        report = {"ok": ok, "envs": results, "plugin_errors": _failure_dicts(manager.failures)}
+        print(json.dumps(report, indent=2))
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _summarise(results: list[dict], failures: Sequence[Any], all_envs: bool, out: TextIO) -> bool:
+    """Print the summary line and any plugin failures; whether the whole check passed."""
+    passed = sum(r["ok"] for r in results)
+    noun = "environment" if len(results) == 1 else "environments"
+    print(
+        f"{len(results)} {noun} checked: {passed} passed, {len(results) - passed} failed.", file=out
+    )
+    if not all_envs:
+        _warn_failures(failures, "failed to load and was skipped")
+        return passed == len(results)
+    _warn_failures(failures, "failed to load; its environments were not checked")
+    if failures:
+        print(f"rewardgym: error: {len(failures)} plugin(s) failed to load.", file=sys.stderr)
+    if not results:
+        print("rewardgym: error: no environments are registered.", file=sys.stderr)
+    return bool(results) and passed == len(results) and not failures
+
+
+def _check_one(check_env: Any, env_id: str, kwargs: dict[str, int], out: TextIO) -> dict:
+    """Check one env, print its progress line (and its failures), return its JSON record."""
+    print(f"checking {env_id} ... ", end="", file=out, flush=True)
+    try:
+        report = check_env(env_id, raise_on_failure=False, **kwargs)
+    except Exception as exc:  # the env could not be built: a failure of this env, not of the CLI
+        error = f"{type(exc).__name__}: {exc}"
+        print(f"ERROR\n    {error}", file=out, flush=True)
+        if not isinstance(exc, RewardGymError):
+            traceback.print_exc(file=sys.stderr)
+        return {"id": env_id, "ok": False, "error": error, "checks": []}
+    passed = len(report.results) - len(report.failures)
+    status = "ok" if report.ok else "FAILED"
+    print(f"{status} ({passed}/{len(report.results)} checks passed)", file=out, flush=True)
+    for failure in report.failures:
+        print(f"    {failure}", file=out)
+    checks = [{"name": r.name, "passed": r.passed, "message": r.message} for r in report.results]
+    return {"id": env_id, "ok": report.ok, "error": None, "checks": checks}
+
+
+# -- config ------------------------------------------------------------------------------------
+def cmd_config(args: argparse.Namespace) -> int:
+    """``rewardgym config``: print the resolved, validated run config as YAML."""
+    from rewardgym.core.config import load_config, to_yaml
+
+    source, overrides = args.source, list(args.overrides)
+    if source is not None and _looks_like_override(source):
+        source, overrides = None, [source, *overrides]
+    config = load_config(source, overrides, validate_components=not args.no_validate)
+    print(to_yaml(config), end="")
+    return EXIT_OK
+
+
+def _looks_like_override(text: str) -> bool:
+    """``trainer.steps=5`` or ``~env.params`` given where a preset or path could be."""
+    if os.path.isfile(os.path.expanduser(text)):
+        return False
+    return "=" in text or (text.startswith("~") and not text.startswith("~/"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,421 @@
+"""The run config: one structured, validated description of a training or evaluation run.
+
+A :class:`RunConfig` has the sections ``env``, ``algorithm``, ``model``, ``engine``, ``rollout``
+and ``trainer``, plus ``output_dir`` and ``seed``. :func:`load_config` builds one from a preset
+name, a YAML file or a mapping, applies omegaconf dotlist overrides (``trainer.steps=50``), and
+validates everything before anything heavy is imported:
+
+- unknown keys fail with a did-you-mean naming the section (``Unknown key 'stpes' in trainer.``);
+- wrong types fail with the key, the value received and the type expected; values are never
+  coerced across types (``"3"`` is not an int, ``3`` is not a str); ints are accepted for floats;
+- out-of-range values and unknown choices fail with the allowed range or choices;
+- with ``validate_components=True`` the env id, algorithm name and engine name are looked up in
+  their registries (did-you-mean) and their ``params`` are validated against each component's
+  config dataclass; the params are then *resolved*: filled in with the component's defaults.
+
+The config and its sections are frozen dataclasses (``dataclasses.replace`` makes a changed
+copy); ``params`` are plain dicts, copied at load. :func:`build_dataclass` is the validator the
+registries use for every component's params. This module imports no torch; omegaconf is
+imported only when a config is loaded or printed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from rewardgym.core.errors import ConfigError, UnknownNameError, did_you_mean
+from rewardgym.core.params import RUN_CONFIG, build, build_dataclass, convert, field_types
+from rewardgym.core.registry import ALGORITHMS, ENGINES, ENVS, NAME_RE, PRESETS, Registry
+
+__all__ = [
+    "DTYPES",
+    "LR_SCHEDULES",
+    "ROLLOUT_STRATEGIES",
+    "AlgorithmSection",
+    "EngineSection",
+    "EnvSection",
+    "ModelSection",
+    "RolloutSection",
+    "RunConfig",
+    "TrainerSection",
+    "build_dataclass",
+    "load_config",
+    "preset_names",
+    "to_dict",
+    "to_yaml",
+]
+
+DTYPES = ("float32", "bfloat16", "float16", "auto")
+ROLLOUT_STRATEGIES = ("standard", "anytime", "episodic")
+LR_SCHEDULES = ("constant", "linear", "cosine")
+
+
+# -- the run config ----------------------------------------------------------------------------
+def _normalise(section: Any, name: str) -> None:
+    """Type-check and normalise the fields of a (frozen) section in place."""
+    hints = field_types(type(section), RUN_CONFIG)
+    for f in dataclasses.fields(section):
+        path = f"{name}.{f.name}" if name else f.name
+        value = convert(getattr(section, f.name), hints[f.name], path, RUN_CONFIG)
+        object.__setattr__(section, f.name, value)
+
+
+def _check(ok: bool, path: str, requirement: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{path} must be {requirement}, got {value!r}.")
+
+
+def _choice(path: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        hint = did_you_mean(value, choices)
+        raise ConfigError(
+            f"{path} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}.{hint}"
+        )
+
+
+def _at_least(section: Any, name: str, minimum: int, *keys: str) -> None:
+    for key in keys:
+        value = getattr(section, key)
+        _check(value >= minimum, f"{name}.{key}", f">= {minimum}", value)
+
+
+@dataclass(frozen=True)
+class EnvSection:
+    """The environment: a registered id and its params (validated against its config class)."""
+
+    id: str = "rewardgym/arithmetic-v0"
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _normalise(self, "env")
+
+
+@dataclass(frozen=True)
+class AlgorithmSection:
+    """The algorithm, by registered name (None: not chosen yet), and its params."""
+
+    name: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _normalise(self, "algorithm")
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """The policy model: a Hugging Face name or local path ("tiny": a small model built from a
+    config, no download), the dtype to load it in, and extra params for the loader."""
+
+    name_or_path: str = "tiny"
+    dtype: str = "float32"
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _normalise(self, "model")
+        _check(
+            bool(self.name_or_path.strip()),
+            "model.name_or_path",
+            "a non-empty str",
+            self.name_or_path,
+        )
+        _choice("model.dtype", self.dtype, DTYPES)
+
+
+@dataclass(frozen=True)
+class EngineSection:
+    """The generation engine, by registered name (None: the runner's default), and its params."""
+
+    name: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _normalise(self, "engine")
+
+
+@dataclass(frozen=True)
+class RolloutSection:
+    """How samples are collected: group size per prompt, prompts per step, sampling params, and
+    the rollout strategy (standard, anytime budget probes, or episodic progress rewards)."""
+
+    group_size: int = 8
+    prompts_per_step: int = 8
+    max_new_tokens: int = 64
+    temperature: float = 1.0
+    top_p: float = 1.0
+    strategy: str = "standard"
+
+    def __post_init__(self) -> None:
+        _normalise(self, "rollout")
+        _at_least(self, "rollout", 1, "group_size", "prompts_per_step", "max_new_tokens")
+        _check(self.temperature >= 0, "rollout.temperature", ">= 0 (0: greedy)", self.temperature)
+        _check(0 < self.top_p <= 1, "rollout.top_p", "in (0, 1]", self.top_p)
+        _choice("rollout.strategy", self.strategy, ROLLOUT_STRATEGIES)
+
+
+@dataclass(frozen=True)
+class TrainerSection:
+    """The optimisation loop. ``eval_every`` and ``save_every`` of 0 turn evaluation and
+    checkpointing off; ``lr_schedule`` is constant, linear or cosine decay after warmup."""
+
+    steps: int = 100
+    lr: float = 1e-4
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
+    log_every: int = 1
+    eval_every: int = 0
+    save_every: int = 0
+
+    def __post_init__(self) -> None:
+        _normalise(self, "trainer")
+        _at_least(self, "trainer", 1, "steps", "grad_accum", "log_every")
+        _at_least(self, "trainer", 0, "warmup_steps", "eval_every", "save_every")
+        _check(self.lr > 0, "trainer.lr", "> 0", self.lr)
+        _check(self.max_grad_norm > 0, "trainer.max_grad_norm", "> 0", self.max_grad_norm)
+        _choice("trainer.lr_schedule", self.lr_schedule, LR_SCHEDULES)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs. Build it with :func:`load_config`; print it with :func:`to_yaml`."""
+
+    env: EnvSection = field(default_factory=EnvSection)
+    algorithm: AlgorithmSection = field(default_factory=AlgorithmSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    engine: EngineSection = field(default_factory=EngineSection)
+    rollout: RolloutSection = field(default_factory=RolloutSection)
+    trainer: TrainerSection = field(default_factory=TrainerSection)
+    output_dir: str = "runs/default"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _normalise(self, "")
+        _check(bool(self.output_dir.strip()), "output_dir", "a non-empty path", self.output_dir)
+        _check(self.seed >= 0, "seed", ">= 0", self.seed)
+
+
+# -- loading -----------------------------------------------------------------------------------
+def preset_names() -> list[str]:
+    """Names of the registered config presets (rewardgym's ``configs/`` and plugins')."""
+    return PRESETS.ids()
+
+
+def load_config(
+    source: str | os.PathLike[str] | Mapping[str, Any] | RunConfig | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    validate_components: bool = True,
+) -> RunConfig:
+    """Build a validated :class:`RunConfig`.
+
+    ``source``: a preset name (``"arithmetic"``; see :func:`preset_names`), a path to a YAML file
+    (a ``Path``, or a str that is not a preset-style name, e.g. ``"my.yaml"``), a mapping, a
+    RunConfig, or None for the defaults. ``overrides`` are applied in order: omegaconf dotlist
+    items ``"trainer.steps=50"``, ``"env.params.difficulty=3"`` (values parsed as YAML), or
+    ``"~env.params"`` to delete a key. Interpolations (``${seed}``) are resolved. Raises
+    :class:`ConfigError` for every problem found in the config.
+    """
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(overrides, (str, bytes)):
+        raise ConfigError(
+            f"overrides must be a list of 'key=value' strings, got the str {overrides!r}."
+        )
+    # The source is merged onto the defaults, so interpolations can name any key.
+    cfg = _merge(_create(to_dict(RunConfig()), "the defaults"), _source(source), "the source")
+    for text in overrides:
+        cfg = _apply_override(cfg, text)
+    try:
+        data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"Could not resolve the config: {_first_line(exc)}") from exc
+    config = build(RunConfig, data, RUN_CONFIG, "")
+    return _validate_components(config) if validate_components else config
+
+
+def _first_line(exc: BaseException) -> str:
+    """An omegaconf or YAML error in one line, with the key or the line it concerns."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:  # a YAML syntax error
+        context = f"{exc.context}: " if getattr(exc, "context", None) else ""
+        return f"{context}{exc.problem} (line {mark.line + 1}, column {mark.column + 1})"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    key = getattr(exc, "full_key", None)
+    return f"{text} (at '{key}')" if key and f"'{key}'" not in text else text
+
+
+def _merge(base: Any, other: Any, what: str) -> Any:
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.merge(base, other)
+    except (OmegaConfBaseException, ValueError) as exc:
+        raise ConfigError(f"Cannot apply {what}: {_first_line(exc)}") from exc
+
+
+def _source(source: Any) -> Any:
+    """The source as an omegaconf DictConfig."""
+    if source is None:
+        return _create({}, "the source")
+    if isinstance(source, RunConfig):
+        return _create(to_dict(source), "the given RunConfig")
+    if isinstance(source, Mapping):
+        return _create(dict(source), "the given mapping")
+    if isinstance(source, str) and NAME_RE.match(source):
+        return _load_preset(source)
+    if isinstance(source, (str, os.PathLike)):
+        return _load_file(Path(source).expanduser())
+    raise ConfigError(
+        f"A config source must be a preset name, a path to a YAML file, a mapping or None; "
+        f"got {type(source).__name__}."
+    )
+
+
+def _create(data: Any, what: str) -> Any:
+    """``data`` (a dict, or YAML text) as an omegaconf DictConfig; the top level is a mapping."""
+    import yaml
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        top = yaml.safe_load(data) if isinstance(data, str) else data
+        if top is None:  # an empty file, or only comments
+            top = data = {}
+        if not isinstance(top, Mapping):
+            shown = "a list" if isinstance(top, list) else f"{top!r} ({type(top).__name__})"
+            raise ConfigError(
+                f"{what[0].upper()}{what[1:]} must be a mapping at the top level, got {shown}."
+            )
+        return OmegaConf.create(data)
+    except (OmegaConfBaseException, yaml.YAMLError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"Could not read {what}: {_first_line(exc)}") from exc
+
+
+def _load_preset(name: str) -> Any:
+    try:
+        spec = PRESETS.get(name)
+    except UnknownNameError as exc:
+        hint = (
+            f" (To load the file '{name}', give it as './{name}'.)" if Path(name).exists() else ""
+        )
+        raise ConfigError(f"{exc}{hint}") from exc
+    what = f"the preset '{name}' ({spec.entry_point}, registered by {spec.origin})"
+    if not isinstance(spec.entry_point, str):
+        raise ConfigError(f"Cannot read {what}: a preset must be a 'package:file.yaml' resource.")
+    package, _, path = spec.entry_point.partition(":")
+    try:
+        text = resources.files(package).joinpath(path).read_text(encoding="utf-8")
+    except (ImportError, OSError) as exc:
+        raise ConfigError(f"Cannot read {what}: {type(exc).__name__}: {exc}") from exc
+    return _create(text, what)
+
+
+def _load_file(path: Path) -> Any:
+    if not path.is_file():
+        state = "is a directory, not a file" if path.is_dir() else "does not exist"
+        names = ", ".join(preset_names()) or "none"
+        raise ConfigError(f"The config file '{path}' {state}. (Presets: {names}.)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read the config file '{path}': {exc}") from exc
+    return _create(text, f"the config file '{path}'")
+
+
+def _apply_override(cfg: Any, text: Any) -> Any:
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not isinstance(text, str):
+        raise ConfigError(f"An override must be a 'key=value' str, got {text!r}.")
+    if text.startswith("~"):
+        parent, _, leaf = text[1:].rpartition(".")
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        if not isinstance(node, DictConfig) or leaf not in node:
+            raise ConfigError(f"Cannot delete '{text[1:]}' (override {text!r}): no such key.")
+        del node[leaf]
+        return cfg
+    key, sep, _ = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(
+            f"Override {text!r} is not of the form key=value (e.g. trainer.steps=50), "
+            "or ~key to delete a key."
+        )
+    try:
+        dotlist = OmegaConf.from_dotlist([text])
+    except (OmegaConfBaseException, ValueError) as exc:
+        raise ConfigError(f"Cannot parse the override {text!r}: {_first_line(exc)}") from exc
+    return _merge(cfg, dotlist, f"the override {text!r}")
+
+
+def _validate_components(config: RunConfig) -> RunConfig:
+    """Look up env / algorithm / engine by name and resolve their params (defaults filled)."""
+    env = replace(
+        config.env, params=_component_params(ENVS, "env.id", config.env.id, config.env.params)
+    )
+    sections: dict[str, Any] = {"env": env}
+    for name, registry in (("algorithm", ALGORITHMS), ("engine", ENGINES)):
+        section = getattr(config, name)
+        if section.name is None:
+            if section.params:
+                known = ", ".join(registry.ids())
+                known = f"one of: {known}" if known else f"no {registry.kind}s are registered yet"
+                raise ConfigError(
+                    f"{name}.params is set but {name}.name is not. Set {name}.name "
+                    f"({known}) or remove {name}.params."
+                )
+            continue
+        params = _component_params(registry, f"{name}.name", section.name, section.params)
+        sections[name] = replace(section, params=params)
+    return replace(config, **sections)
+
+
+def _component_params(registry: Registry, key: str, name: str, params: Mapping[str, Any]) -> dict:
+    try:
+        registry.get(name)
+    except UnknownNameError as exc:
+        raise ConfigError(f"{key}: {exc}") from exc
+    validated = registry.make_config(name, params)
+    return {} if validated is None else to_dict(validated)
+
+
+# -- output ------------------------------------------------------------------------------------
+def to_dict(config: Any) -> Any:
+    """``config`` (a RunConfig, a section or any config dataclass) as plain nested dicts and
+    lists: tuples and sets become lists, Enum members their names, paths str."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return {
+            f.name: to_dict(getattr(config, f.name)) for f in dataclasses.fields(config) if f.init
+        }
+    if isinstance(config, Mapping):
+        return {k: to_dict(v) for k, v in config.items()}
+    if isinstance(config, (list, tuple, set, frozenset)):
+        return [to_dict(v) for v in config]
+    if isinstance(config, enum.Enum):
+        return config.name
+    if isinstance(config, os.PathLike):
+        return os.fspath(config)
+    return config
+
+
+def to_yaml(config: RunConfig) -> str:
+    """The config as YAML that :func:`load_config` reads back to an equal config."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_yaml(OmegaConf.create(to_dict(config)))
+    except (OmegaConfBaseException, ValueError) as exc:
+        raise ConfigError(f"The config cannot be written as YAML: {_first_line(exc)}") from exc
