@@ -48,7 +48,7 @@ class TextEnv(gym.Env[str, str]):
     and override :meth:`score` (e.g. to add a format term) or :meth:`feedback`.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}
 
     verifier: Verifier
     max_turns: int = 1

@@ -16,7 +16,7 @@ from gymnasium.envs.registration import registry as gym_registry
 
 from rewardgym.core.registry import ENVS, Spec
 
-__all__ = ["install", "make_from_gymnasium", "mirror_id"]
+__all__ = ["install", "make_from_gymnasium", "mirror_id", "unmirror_id"]
 
 _ENTRY_POINT = "rewardgym.core.gym_bridge:make_from_gymnasium"
 
@@ -32,6 +32,14 @@ def mirror_id(env_id: str) -> None:
     """Register ``env_id`` with Gymnasium unless it is there already."""
     if env_id not in gym_registry:
         gym.register(id=env_id, entry_point=_ENTRY_POINT, kwargs={"rewardgym_id": env_id})
+
+
+def unmirror_id(env_id: str) -> None:
+    """Remove ``env_id`` from Gymnasium's registry if it was mirrored from rewardgym (an env
+    whose registration was rolled back, or whose plugin was unregistered)."""
+    spec = gym_registry.get(env_id)
+    if spec is not None and spec.entry_point == _ENTRY_POINT:
+        del gym_registry[env_id]
 
 
 def _on_register(spec: Spec) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.metadata as importlib_metadata
 import os
+import re
 import threading
 import traceback
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any
 
 import pluggy
 
+from rewardgym.core import gym_bridge
 from rewardgym.core.errors import DuplicateRegistrationError, PluginError
 from rewardgym.core.registry import REGISTRIES, Registry
 from rewardgym.plugins import hookspecs
@@ -85,6 +87,11 @@ class PluginFailure:
         return f"plugin '{self.name}' (distribution {self.distribution}): {self.error}"
 
 
+def _canonical(distribution: str) -> str:
+    """A distribution name as pip compares them: ``Acme_RG.Plugin`` -> ``acme-rg-plugin``."""
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
@@ -133,6 +140,7 @@ class PluginManager:
         allow = [n.strip() for n in os.environ.get(ALLOW_ENV, "").split(",") if n.strip()]
         if _env_flag(DISABLE_AUTOLOAD_ENV) and not allow:
             return []
+        wanted = {_canonical(a) for a in allow}  # distribution names, compared as pip does
         seen: set[tuple[str, str]] = set()
         found: list[tuple[Any, PluginInfo]] = []
         for ep in importlib_metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -145,12 +153,13 @@ class PluginManager:
                 dist.name if dist is not None else "unknown",
                 dist.version if dist is not None else "unknown",
             )
-            if allow and ep.name not in allow and info.distribution not in allow:
+            if allow and ep.name not in allow and _canonical(info.distribution) not in wanted:
                 continue
             found.append((ep, info))
         if allow:
-            names = {i.name for _, i in found} | {i.distribution for _, i in found}
-            for missing in [a for a in allow if a not in names]:
+            names = {i.name for _, i in found}
+            dists = {_canonical(i.distribution) for _, i in found}
+            for missing in [a for a in allow if a not in names and _canonical(a) not in dists]:
                 self.failures.append(
                     PluginFailure(
                         missing,
@@ -215,8 +224,11 @@ class PluginManager:
         self.plugins.pop(info.name, None)
         if self._pm.has_plugin(info.name):
             self._pm.unregister(name=info.name)
-        for registry in REGISTRIES.values():
-            registry.remove_origin(info.origin)
+        for key, registry in REGISTRIES.items():
+            removed = registry.remove_origin(info.origin)
+            if key == "envs":  # also forget the ids mirrored into Gymnasium's registry
+                for spec in removed:
+                    gym_bridge.unmirror_id(spec.id)
 
     # -- public API for tests and embedding --------------------------------------------------
     def register(self, plugin: Any, name: str) -> PluginInfo:
