@@ -11,7 +11,8 @@ natural built-in base so that ``except KeyError`` and friends keep working::
      +-- MissingExtraError (ImportError)      an optional dependency is not installed
      +-- PluginError (RuntimeError)           a plugin broke a contract (e.g. an unknown hook name)
      +-- EnvError (RuntimeError)              an environment used out of order (step before reset, ...)
-     +-- VerifierPoolError (RuntimeError)     the verifier pool is closed or cannot start workers
+     +-- VerifierPoolError (RuntimeError)     the verifier pool is closed, cannot start workers, or
+     |                                        cannot send a verifier or task to them
      +-- CheckError (AssertionError)          a checker in ``rewardgym.testing`` found a problem
 
 Messages say what went wrong, the value received, what was expected and how to fix it.
@@ -80,7 +81,8 @@ class EnvError(RewardGymError, RuntimeError):
 
 
 class VerifierPoolError(RewardGymError, RuntimeError):
-    """The verifier pool is closed, or its worker processes cannot be started."""
+    """The verifier pool is closed, its workers cannot start, or a verifier or task cannot be sent
+    to them (not picklable, or not importable in a fresh interpreter)."""
 
 
 class CheckError(RewardGymError, AssertionError):

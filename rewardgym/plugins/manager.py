@@ -27,7 +27,7 @@ from typing import Any
 import pluggy
 
 from rewardgym.core import gym_bridge
-from rewardgym.core.errors import DuplicateRegistrationError, PluginError
+from rewardgym.core.errors import DuplicateRegistrationError, PluginError, did_you_mean
 from rewardgym.core.registry import REGISTRIES, Registry
 from rewardgym.plugins import hookspecs
 
@@ -198,8 +198,12 @@ class PluginManager:
         except pluggy.PluginValidationError as exc:
             if self._pm.has_plugin(info.name):
                 self._pm.unregister(name=info.name)
+            unknown = [
+                n for n in dir(plugin) if n.startswith("rewardgym_") and n not in hookspecs.HOOK_NAMES
+            ]
+            hint = did_you_mean(unknown[0], hookspecs.HOOK_NAMES) if unknown else ""
             raise PluginError(
-                f"{info.origin} does not match rewardgym's hook specs: {exc}. Known hooks: "
+                f"{info.origin} does not match rewardgym's hook specs: {exc}.{hint} Known hooks: "
                 + ", ".join(hookspecs.HOOK_NAMES)
             ) from exc
         try:

@@ -1,0 +1,586 @@
+"""Run verifiers in worker processes with a time and a memory limit: :class:`VerifierPool`.
+
+How it works
+------------
+* **Workers** are fresh interpreters started with ``subprocess.Popen([sys.executable, "-m",
+  "rewardgym.core._verify_worker", ...])``, never forked from the caller: a pool works from any
+  thread, next to torch's threads, and scripts need no ``if __name__ == "__main__"`` guard. The
+  parent's ``sys.path`` goes along, so verifiers from user and test modules import there.
+  Workers start at the first call that needs them, or at :meth:`VerifierPool.start`.
+* **One call at a time per worker.** A call borrows an idle worker (waiting while all are busy),
+  so any number of threads may call at once; ``verify_batch`` keeps every worker busy and returns
+  the verdicts in input order.
+* **Verifiers are sent once.** A verifier object is pickled the first time the pool sees it and
+  loaded once per worker; a call then sends a small key, the response and the task. So do not
+  change a verifier after its first use; build a new one. The pool keeps the last 64 verifiers it
+  has seen (holding a reference to each), a worker the last 16 it has loaded.
+* **Limits.** ``timeout`` bounds each verify call, from sending the request to reading the
+  verdict. Past it the worker, and every process it started, is killed with SIGKILL, a new one is
+  started at once (loading the same verifiers while idle), and the call returns
+  ``Verdict(None, reason="timed out after ...s")``. Starting a worker and loading a verifier into
+  it (which imports the verifier's modules) are bounded by ``start_timeout`` instead, so a cold
+  start does not eat into a call's time. ``memory_mb`` caps each worker's address space
+  (``RLIMIT_AS``); a verifier that exceeds it gets a ``None`` verdict and the worker is replaced.
+* **Outcomes.** A verdict the verifier returns comes back as is. A timeout, a crashed worker
+  (segfault, ``os._exit``, killed), a ``MemoryError``, an exception raised by the verifier, or a
+  return value that is not a :class:`~rewardgym.core.types.Verdict` becomes
+  ``Verdict(reward=None, reason=...)``, is counted in :attr:`VerifierPool.stats`, and is logged
+  once per (verifier type, kind). Programming errors raise :class:`VerifierPoolError` in the
+  caller instead: a verifier or task that cannot be sent to a worker, workers that cannot start,
+  a closed pool.
+* **Clean-up.** :meth:`~VerifierPool.close` (or leaving a ``with`` block) kills and reaps the
+  workers; a pool that is garbage-collected or still open at interpreter exit is closed the same
+  way. A worker whose parent dies reads end-of-file and exits; one busy in a runaway call is
+  stopped by a CPU-time limit set a little above the call's timeout.
+
+POSIX only (Linux, macOS). ``RLIMIT_AS`` is enforced on Linux; where the OS refuses it the pool
+logs a warning once and runs without a memory limit.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import pickle
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from typing import Any
+
+from rewardgym.core._verify_worker import WorkerGone, WorkerProcess, WorkerTimeout, encode
+from rewardgym.core.errors import ConfigError, VerifierPoolError
+from rewardgym.core.types import Task, Verdict
+from rewardgym.core.verifier import Verifier
+
+__all__ = ["PoolStats", "VerifierPool"]
+
+logger = logging.getLogger(__name__)
+
+_POOL_CACHE = 64  # verifiers whose pickles the pool keeps
+_WORKER_CACHE = 16  # verifiers each worker keeps loaded
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """Counters of a :class:`VerifierPool` since it was created (a snapshot).
+
+    ``calls = scored + unscorable``. ``unscorable`` counts every ``None`` verdict, including those
+    a verifier returns itself (an unparseable answer); ``timeouts``, ``crashes``,
+    ``memory_errors`` and ``errors`` (the verifier raised, or returned something that is not a
+    Verdict) are the ``None`` verdicts the pool made. ``restarts`` counts replaced workers.
+    """
+
+    calls: int = 0
+    scored: int = 0
+    unscorable: int = 0
+    timeouts: int = 0
+    crashes: int = 0
+    memory_errors: int = 0
+    errors: int = 0
+    restarts: int = 0
+
+    def as_metrics(self, prefix: str = "verifier_pool/") -> dict[str, float]:
+        """The counters as floats keyed ``prefix + name``, plus ``unscorable_rate``."""
+        metrics = {prefix + f.name: float(getattr(self, f.name)) for f in fields(self)}
+        metrics[prefix + "unscorable_rate"] = self.unscorable / self.calls if self.calls else 0.0
+        return metrics
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A verifier, its key in the workers, and its pickle."""
+
+    verifier: Any
+    key: int
+    data: bytes
+
+    @property
+    def name(self) -> str:
+        return type(self.verifier).__qualname__
+
+
+class VerifierPool:
+    """Run ``verifier.verify(response, task)`` in worker processes with a time and memory limit.
+
+    Args:
+        verifier: The default verifier; a call may pass another one.
+        workers: Number of worker processes, i.e. of calls that run at the same time.
+        timeout: Seconds a call may take before it returns ``Verdict(None, ...)``.
+        memory_mb: Address-space limit of each worker in MiB, or ``None`` for no limit.
+        start_timeout: Seconds allowed to start a worker, or to load a verifier into one.
+
+    Use it as a context manager, or call :meth:`close`::
+
+        with VerifierPool(ArithmeticVerifier(), workers=4, timeout=2.0) as pool:
+            verdicts = pool.verify_batch(responses, tasks)
+            metrics = pool.stats.as_metrics()
+    """
+
+    def __init__(
+        self,
+        verifier: Verifier | None = None,
+        *,
+        workers: int = 2,
+        timeout: float = 5.0,
+        memory_mb: int | None = 2048,
+        start_timeout: float = 60.0,
+    ) -> None:
+        if os.name != "posix":
+            raise VerifierPoolError(
+                f"VerifierPool needs a POSIX system (Linux or macOS); this is {os.name!r}. "
+                "Call the verifier directly instead (no time or memory limit)."
+            )
+        _check_count("workers", workers)
+        if memory_mb is not None:
+            _check_count("memory_mb", memory_mb)
+        self._timeout = _check_seconds("timeout", timeout, ConfigError)
+        start_timeout = _check_seconds("start_timeout", start_timeout, ConfigError)
+        self._memory_mb, self._start_timeout = memory_mb, start_timeout
+        self._cond = threading.Condition()
+        self._workers = [WorkerProcess(memory_mb, start_timeout) for _ in range(workers)]
+        self._idle = list(self._workers)
+        self._counts = dict.fromkeys((f.name for f in fields(PoolStats)), 0)
+        self._cache: OrderedDict[int, _Entry] = OrderedDict()
+        self._keys = itertools.count(1)
+        self._logged: set[tuple[str, str]] = set()
+        self._executor: list[ThreadPoolExecutor] = []  # made at the first batch
+        self._closed, self._pid = False, os.getpid()
+        self._finalizer = weakref.finalize(
+            self, _shutdown, self._workers, self._executor, self._pid
+        )
+        self._default = None if verifier is None else self._entry(verifier)
+
+    # ------------------------------------------------------------------ public API
+
+    def verify(
+        self,
+        response: str,
+        task: Task,
+        verifier: Verifier | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Verdict:
+        """Score one response in a worker; nothing the answer does makes this raise.
+
+        Returns the verifier's verdict, or ``Verdict(None, reason=...)`` after a timeout, crash,
+        memory error or verifier exception. Raises :class:`VerifierPoolError` for programming
+        errors (closed pool, a verifier or task that cannot be sent to a worker).
+        """
+        entry = self._resolve(verifier)
+        seconds = self._call_timeout(timeout)
+        _check_item(response, task, "")
+        return self._verify_one(entry, response, task, seconds)
+
+    def verify_batch(
+        self,
+        responses: Sequence[str],
+        tasks: Sequence[Task],
+        verifier: Verifier | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> list[Verdict]:
+        """Score ``responses[i]`` against ``tasks[i]`` on all workers; verdicts in input order.
+
+        ``timeout`` applies to each item. Outcomes are those of :meth:`verify`.
+        """
+        if len(responses) != len(tasks):
+            raise ValueError(
+                f"verify_batch got {len(responses)} responses but {len(tasks)} tasks; "
+                "pass one task per response (repeat a task for several responses)."
+            )
+        entry = self._resolve(verifier)
+        seconds = self._call_timeout(timeout)
+        for i, (response, task) in enumerate(zip(responses, tasks, strict=True)):
+            _check_item(response, task, f" (item {i})")
+        return self._run_batch(entry, list(responses), list(tasks), seconds)
+
+    def start(self, *verifiers: Verifier) -> None:
+        """Start every idle worker now and load the default verifier and ``verifiers`` into it.
+
+        Optional: otherwise a worker starts, and loads a verifier, at the first call that needs
+        it. Use it before timing calls, or to surface start-up problems early.
+        """
+        entries = [self._entry(v) for v in verifiers]
+        entries = entries if self._default is None else [self._default, *entries]
+        with self._cond:
+            self._check_open()
+            workers, self._idle = self._idle, []
+        tallies: list[list[str]] = [[] for _ in workers]
+        try:
+            for worker, tally in zip(workers, tallies, strict=True):
+                if worker.proc is None and worker.spawn():  # all boot in parallel
+                    tally.append("restarts")
+            for worker, tally in zip(workers, tallies, strict=True):
+                for entry in entries or [None]:
+                    self._prepare(worker, entry, tally)
+        finally:
+            for worker, tally in zip(workers, tallies, strict=True):
+                self._release(worker, tally)
+
+    @property
+    def stats(self) -> PoolStats:
+        """A snapshot of the pool's counters (see :class:`PoolStats`)."""
+        with self._cond:
+            return PoolStats(**self._counts)
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        """Process ids of the started worker processes."""
+        return tuple(w.pid for w in self._workers if w.pid is not None and w.ready)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Kill and reap every worker. Idempotent; later calls raise :class:`VerifierPoolError`.
+
+        Calls running in other threads at that moment raise :class:`VerifierPoolError` too.
+        """
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._cond.notify_all()
+        for worker in self._workers:
+            if any(worker is w for w in idle):
+                worker.kill()
+            else:  # busy: its borrower sees end-of-file, then reaps it
+                worker.signal_kill()
+        for executor in self._executor:
+            executor.shutdown(wait=True)
+        self._finalizer.detach()
+
+    def __enter__(self) -> VerifierPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        name = "None" if self._default is None else self._default.name
+        return (
+            f"VerifierPool({name}, workers={len(self._workers)}, timeout={self._timeout:g}, "
+            f"memory_mb={self._memory_mb}, closed={self._closed})"
+        )
+
+    # ------------------------------------------------------------------ one call
+
+    def _verify_one(self, entry: _Entry, response: str, task: Task, timeout: float) -> Verdict:
+        worker = self._acquire()
+        tally: list[str] = []
+        try:
+            self._prepare(worker, entry, tally)
+            return self._call(worker, entry, response, task, timeout, tally)
+        except VerifierPoolError:
+            raise
+        except BaseException:  # e.g. KeyboardInterrupt mid-call: a reply may be in flight
+            worker.kill()
+            raise
+        finally:
+            self._release(worker, tally)
+
+    def _call(
+        self,
+        worker: WorkerProcess,
+        entry: _Entry,
+        response: str,
+        task: Task,
+        timeout: float,
+        tally: list[str],
+    ) -> Verdict:
+        try:
+            frame = encode(("call", entry.key, response, task, timeout))
+        except Exception as exc:
+            raise VerifierPoolError(
+                f"The task could not be pickled to send it to a verifier worker "
+                f"({type(exc).__name__}: {exc}). Keep Task.metadata to plain picklable data."
+            ) from exc
+        try:
+            reply = worker.request(frame, time.monotonic() + timeout)
+        except WorkerTimeout:
+            return self._replace(worker, entry, tally, "timeouts", f"timed out after {timeout:g}s")
+        except WorkerGone as gone:
+            self._check_open(during_call=True)
+            reason = f"verifier worker crashed: {gone}"
+            return self._replace(worker, entry, tally, "crashes", reason)
+        kind = reply[0]
+        if kind == "verdict":
+            return self._count(tally, reply[1])
+        if kind in ("error", "bad_return"):
+            raised = kind == "error"
+            reason = (
+                f"verifier raised {reply[1]}: {reply[2]}"
+                if raised
+                else f"verifier returned {reply[1]}, not a Verdict"
+            )
+            self._log_once(entry, reply[1] if raised else kind, reason)
+            tally.append("errors")
+            return self._count(tally, Verdict.unscorable(reason))
+        if kind == "memory":
+            reason = f"verifier ran out of memory (memory_mb={self._memory_mb}): {reply[1]}"
+            return self._replace(worker, entry, tally, "memory_errors", reason)
+        if kind == "bad_request":
+            raise VerifierPoolError(
+                f"A verifier worker could not read the task: {reply[1]}. Task.metadata must hold "
+                "data that a fresh interpreter can unpickle (importable classes only)."
+            )
+        worker.kill()
+        raise VerifierPoolError(f"Unexpected reply from a verifier worker: {reply!r:.200}")
+
+    def _replace(
+        self, worker: WorkerProcess, entry: _Entry, tally: list[str], counter: str, reason: str
+    ) -> Verdict:
+        """Replace ``worker`` by a fresh process and return the ``None`` verdict."""
+        self._log_once(entry, counter, reason)
+        tally.append(counter)
+        if self._closed:
+            worker.kill()
+        else:
+            try:
+                worker.spawn()  # kills the old process first
+                tally.append("restarts")
+            except OSError as exc:  # the next call retries, and raises if it fails again
+                logger.warning("Could not restart a verifier worker: %s", exc)
+        return self._count(tally, Verdict.unscorable(reason))
+
+    @staticmethod
+    def _count(tally: list[str], verdict: Verdict) -> Verdict:
+        tally += ("calls", "scored" if verdict.reward is not None else "unscorable")
+        return verdict
+
+    # ------------------------------------------------------------------ workers
+
+    def _acquire(self) -> WorkerProcess:
+        with self._cond:
+            while not self._idle:
+                self._check_open()
+                self._cond.wait()
+            self._check_open()
+            idle = self._idle
+            for i in range(len(idle) - 1, -1, -1):  # a started worker, if one is idle
+                if idle[i].ready:
+                    return idle.pop(i)
+            # else the one that has been booting longest (a never-started one comes last)
+            return idle.pop(min(range(len(idle)), key=lambda i: idle[i].spawned_at))
+
+    def _release(self, worker: WorkerProcess, tally: list[str]) -> None:
+        with self._cond:
+            for name in tally:
+                self._counts[name] += 1
+            if not self._closed:
+                self._idle.append(worker)
+                self._cond.notify()
+                return
+        worker.kill()
+
+    def _prepare(self, worker: WorkerProcess, entry: _Entry | None, tally: list[str]) -> None:
+        """Make sure ``worker`` runs and holds ``entry``'s verifier."""
+        try:
+            if worker.ensure_ready():
+                tally.append("restarts")
+        except (WorkerGone, WorkerTimeout, RuntimeError, OSError) as exc:
+            raise VerifierPoolError(_start_failure(exc, self._start_timeout)) from exc
+        if worker.note:
+            self._log_once(None, "memory limit", worker.note)
+        if entry is None:
+            return
+        if entry.key in worker.loaded:
+            worker.loaded.move_to_end(entry.key)
+            return
+        drop = []
+        while len(worker.loaded) >= _WORKER_CACHE:
+            drop.append(worker.loaded.popitem(last=False)[0])
+        frame = worker.load_frame(entry.key, entry.data, drop)
+        try:
+            reply = worker.request(frame, time.monotonic() + self._start_timeout)
+        except (WorkerGone, WorkerTimeout) as exc:
+            worker.kill()
+            why = str(exc) or f"it took longer than start_timeout={self._start_timeout:g}s"
+            raise VerifierPoolError(
+                f"Loading verifier {entry.name} into a worker process failed: {why}. Loading "
+                "imports the verifier's modules; check that they import in a fresh interpreter."
+            ) from exc
+        if reply[0] != "loaded":
+            raise VerifierPoolError(
+                f"Verifier {entry.name} could not be loaded in a worker process: {reply[1]}. "
+                "Workers import a verifier's class by its module path, so define it at the top "
+                "level of an importable module (not in a script's __main__, a notebook or a "
+                "function) and make sure every module it uses is importable from sys.path."
+            )
+        worker.loaded[entry.key] = entry.data
+
+    def _run_batch(
+        self, entry: _Entry, responses: list[str], tasks: list[Task], timeout: float
+    ) -> list[Verdict]:
+        """Run the items on up to ``workers`` threads (the caller's among them), in order."""
+        results: list[Verdict | None] = [None] * len(responses)
+        indices = iter(range(len(responses)))
+        lock, stop = threading.Lock(), threading.Event()
+
+        def run() -> None:
+            while not stop.is_set():
+                with lock:
+                    i = next(indices, None)
+                if i is None:
+                    return
+                try:
+                    results[i] = self._verify_one(entry, responses[i], tasks[i], timeout)
+                except BaseException:
+                    stop.set()
+                    raise
+
+        helpers = [self._submit(run) for _ in range(min(len(self._workers), len(results)) - 1)]
+        try:
+            run()
+        finally:
+            errors = [f.exception() for f in helpers]  # waits for every helper
+        for error in errors:
+            if error is not None:
+                raise error
+        return results  # type: ignore[return-value]
+
+    def _submit(self, fn: Any) -> Future:
+        with self._cond:
+            self._check_open()
+            if not self._executor:
+                name = "rewardgym-verify"
+                self._executor.append(ThreadPoolExecutor(len(self._workers), name))
+            executor = self._executor[0]
+        try:
+            return executor.submit(fn)
+        except RuntimeError:  # shut down by a concurrent close()
+            self._check_open()
+            raise
+
+    # ------------------------------------------------------------------ helpers
+
+    def _resolve(self, verifier: Verifier | None) -> _Entry:
+        self._check_open()
+        if verifier is not None:
+            return self._entry(verifier)
+        if self._default is None:
+            raise TypeError(
+                "No verifier to run: pass one to VerifierPool(verifier) or to "
+                "verify(..., verifier=...)."
+            )
+        return self._default
+
+    def _entry(self, verifier: Any) -> _Entry:
+        """The cached pickle of ``verifier``, made the first time it is seen."""
+        with self._cond:
+            entry = self._cache.get(id(verifier))
+            if entry is not None and entry.verifier is verifier:
+                self._cache.move_to_end(id(verifier))
+                return entry
+        data = _pickle_verifier(verifier)
+        with self._cond:
+            entry = _Entry(verifier, next(self._keys), data)
+            self._cache[id(verifier)] = entry
+            while len(self._cache) > _POOL_CACHE:
+                self._cache.popitem(last=False)
+        return entry
+
+    def _call_timeout(self, timeout: float | None) -> float:
+        return self._timeout if timeout is None else _check_seconds("timeout", timeout, ValueError)
+
+    def _check_open(self, during_call: bool = False) -> None:
+        if self._closed:
+            when = "while the call was running" if during_call else "already"
+            raise VerifierPoolError(
+                f"This VerifierPool was closed {when}; create a new VerifierPool to verify more."
+            )
+        if os.getpid() != self._pid:
+            raise VerifierPoolError(
+                "This VerifierPool was created in another process (this one is a fork of it); "
+                "create a new VerifierPool in this process."
+            )
+
+    def _log_once(self, entry: _Entry | None, kind: str, reason: str) -> None:
+        verifier = "" if entry is None else type(entry.verifier).__module__ + "." + entry.name
+        with self._cond:
+            if (verifier, kind) in self._logged:
+                return
+            self._logged.add((verifier, kind))
+        if entry is None:
+            logger.warning("Verifier workers run without a memory limit: %s", reason)
+            return
+        logger.warning(
+            "Verifier %s: %s. Scored as unscorable (reward None); further cases of this kind "
+            "are counted in VerifierPool.stats without logging.",
+            entry.name,
+            reason if len(reason) <= 500 else reason[:500] + "...",
+        )
+
+
+def _pickle_verifier(verifier: Any) -> bytes:
+    if not callable(getattr(verifier, "verify", None)):
+        raise TypeError(
+            "verifier must have a verify(response, task) method (a rewardgym Verifier), "
+            f"got {type(verifier).__name__}."
+        )
+    cls = type(verifier)
+    if cls.__module__ == "__main__":
+        raise VerifierPoolError(
+            f"Verifier class {cls.__qualname__} is defined in the script being run (__main__), "
+            "which worker processes cannot import. Move it into a module (e.g. a file next to "
+            "the script) and import it from there."
+        )
+    try:
+        return pickle.dumps(verifier, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        raise VerifierPoolError(
+            f"Verifier {cls.__qualname__} cannot be pickled ({type(exc).__name__}: {exc}). "
+            "A VerifierPool sends verifiers to worker processes: define the class at the top "
+            "level of an importable module and keep no lambdas, open files, locks or clients "
+            "in its attributes (create those lazily inside verify)."
+        ) from exc
+
+
+def _check_item(response: Any, task: Any, where: str) -> None:
+    if not isinstance(response, str):
+        raise TypeError(f"response must be a str{where}, got {type(response).__name__}.")
+    if not isinstance(task, Task):
+        raise TypeError(f"task must be a rewardgym Task{where}, got {type(task).__name__}.")
+
+
+def _check_count(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"VerifierPool {name} must be a positive int, got {value!r}.")
+
+
+def _check_seconds(name: str, value: Any, error: type[Exception]) -> float:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value <= 0:
+        raise error(f"VerifierPool {name} must be a positive number of seconds, got {value!r}.")
+    return float(value)
+
+
+def _start_failure(exc: BaseException, start_timeout: float) -> str:
+    if isinstance(exc, WorkerTimeout):
+        why = f"it did not report ready within start_timeout={start_timeout:g}s"
+    elif isinstance(exc, WorkerGone):
+        why = f"{exc} during start-up (its error output, if any, is on stderr)"
+    else:
+        why = str(exc)
+    return f"A verifier worker process could not start: {why}."
+
+
+def _shutdown(workers: list[WorkerProcess], executors: list[ThreadPoolExecutor], pid: int) -> None:
+    """Finalizer of a pool that was not closed: kill its workers, let its threads go."""
+    if os.getpid() != pid:  # a forked child must not kill its parent's workers
+        return
+    for worker in workers:
+        try:
+            worker.kill()
+        except Exception:  # interpreter shutdown: best effort
+            pass
+    for executor in executors:
+        executor.shutdown(wait=False)
