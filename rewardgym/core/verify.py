@@ -40,12 +40,8 @@ logs a warning once and runs without a memory limit.
 from __future__ import annotations
 
 import itertools
-import logging
-import math
 import os
-import pickle
 import threading
-import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -53,17 +49,22 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
 
-from rewardgym.core._verify_worker import WorkerGone, WorkerProcess, WorkerTimeout, encode
+from rewardgym.core._verify_calls import (
+    Entry,
+    PoolCalls,
+    check_count,
+    check_item,
+    check_seconds,
+    pickle_verifier,
+)
+from rewardgym.core._verify_process import WorkerProcess
 from rewardgym.core.errors import ConfigError, VerifierPoolError
 from rewardgym.core.types import Task, Verdict
 from rewardgym.core.verifier import Verifier
 
 __all__ = ["PoolStats", "VerifierPool"]
 
-logger = logging.getLogger(__name__)
-
 _POOL_CACHE = 64  # verifiers whose pickles the pool keeps
-_WORKER_CACHE = 16  # verifiers each worker keeps loaded
 
 
 @dataclass(frozen=True)
@@ -92,20 +93,7 @@ class PoolStats:
         return metrics
 
 
-@dataclass(frozen=True)
-class _Entry:
-    """A verifier, its key in the workers, and its pickle."""
-
-    verifier: Any
-    key: int
-    data: bytes
-
-    @property
-    def name(self) -> str:
-        return type(self.verifier).__qualname__
-
-
-class VerifierPool:
+class VerifierPool(PoolCalls):
     """Run ``verifier.verify(response, task)`` in worker processes with a time and memory limit.
 
     Args:
@@ -136,17 +124,17 @@ class VerifierPool:
                 f"VerifierPool needs a POSIX system (Linux or macOS); this is {os.name!r}. "
                 "Call the verifier directly instead (no time or memory limit)."
             )
-        _check_count("workers", workers)
+        check_count("workers", workers)
         if memory_mb is not None:
-            _check_count("memory_mb", memory_mb)
-        self._timeout = _check_seconds("timeout", timeout, ConfigError)
-        start_timeout = _check_seconds("start_timeout", start_timeout, ConfigError)
+            check_count("memory_mb", memory_mb)
+        self._timeout = check_seconds("timeout", timeout, ConfigError)
+        start_timeout = check_seconds("start_timeout", start_timeout, ConfigError)
         self._memory_mb, self._start_timeout = memory_mb, start_timeout
         self._cond = threading.Condition()
         self._workers = [WorkerProcess(memory_mb, start_timeout) for _ in range(workers)]
         self._idle = list(self._workers)
         self._counts = dict.fromkeys((f.name for f in fields(PoolStats)), 0)
-        self._cache: OrderedDict[int, _Entry] = OrderedDict()
+        self._cache: OrderedDict[int, Entry] = OrderedDict()
         self._keys = itertools.count(1)
         self._logged: set[tuple[str, str]] = set()
         self._executor: list[ThreadPoolExecutor] = []  # made at the first batch
@@ -174,7 +162,7 @@ class VerifierPool:
         """
         entry = self._resolve(verifier)
         seconds = self._call_timeout(timeout)
-        _check_item(response, task, "")
+        check_item(response, task, "")
         return self._verify_one(entry, response, task, seconds)
 
     def verify_batch(
@@ -197,7 +185,7 @@ class VerifierPool:
         entry = self._resolve(verifier)
         seconds = self._call_timeout(timeout)
         for i, (response, task) in enumerate(zip(responses, tasks, strict=True)):
-            _check_item(response, task, f" (item {i})")
+            check_item(response, task, f" (item {i})")
         return self._run_batch(entry, list(responses), list(tasks), seconds)
 
     def start(self, *verifiers: Verifier) -> None:
@@ -271,154 +259,10 @@ class VerifierPool:
             f"memory_mb={self._memory_mb}, closed={self._closed})"
         )
 
-    # ------------------------------------------------------------------ one call
-
-    def _verify_one(self, entry: _Entry, response: str, task: Task, timeout: float) -> Verdict:
-        worker = self._acquire()
-        tally: list[str] = []
-        try:
-            self._prepare(worker, entry, tally)
-            return self._call(worker, entry, response, task, timeout, tally)
-        except VerifierPoolError:
-            raise
-        except BaseException:  # e.g. KeyboardInterrupt mid-call: a reply may be in flight
-            worker.kill()
-            raise
-        finally:
-            self._release(worker, tally)
-
-    def _call(
-        self,
-        worker: WorkerProcess,
-        entry: _Entry,
-        response: str,
-        task: Task,
-        timeout: float,
-        tally: list[str],
-    ) -> Verdict:
-        try:
-            frame = encode(("call", entry.key, response, task, timeout))
-        except Exception as exc:
-            raise VerifierPoolError(
-                f"The task could not be pickled to send it to a verifier worker "
-                f"({type(exc).__name__}: {exc}). Keep Task.metadata to plain picklable data."
-            ) from exc
-        try:
-            reply = worker.request(frame, time.monotonic() + timeout)
-        except WorkerTimeout:
-            return self._replace(worker, entry, tally, "timeouts", f"timed out after {timeout:g}s")
-        except WorkerGone as gone:
-            self._check_open(during_call=True)
-            reason = f"verifier worker crashed: {gone}"
-            return self._replace(worker, entry, tally, "crashes", reason)
-        kind = reply[0]
-        if kind == "verdict":
-            return self._count(tally, reply[1])
-        if kind in ("error", "bad_return"):
-            raised = kind == "error"
-            reason = (
-                f"verifier raised {reply[1]}: {reply[2]}"
-                if raised
-                else f"verifier returned {reply[1]}, not a Verdict"
-            )
-            self._log_once(entry, reply[1] if raised else kind, reason)
-            tally.append("errors")
-            return self._count(tally, Verdict.unscorable(reason))
-        if kind == "memory":
-            reason = f"verifier ran out of memory (memory_mb={self._memory_mb}): {reply[1]}"
-            return self._replace(worker, entry, tally, "memory_errors", reason)
-        if kind == "bad_request":
-            raise VerifierPoolError(
-                f"A verifier worker could not read the task: {reply[1]}. Task.metadata must hold "
-                "data that a fresh interpreter can unpickle (importable classes only)."
-            )
-        worker.kill()
-        raise VerifierPoolError(f"Unexpected reply from a verifier worker: {reply!r:.200}")
-
-    def _replace(
-        self, worker: WorkerProcess, entry: _Entry, tally: list[str], counter: str, reason: str
-    ) -> Verdict:
-        """Replace ``worker`` by a fresh process and return the ``None`` verdict."""
-        self._log_once(entry, counter, reason)
-        tally.append(counter)
-        if self._closed:
-            worker.kill()
-        else:
-            try:
-                worker.spawn()  # kills the old process first
-                tally.append("restarts")
-            except OSError as exc:  # the next call retries, and raises if it fails again
-                logger.warning("Could not restart a verifier worker: %s", exc)
-        return self._count(tally, Verdict.unscorable(reason))
-
-    @staticmethod
-    def _count(tally: list[str], verdict: Verdict) -> Verdict:
-        tally += ("calls", "scored" if verdict.reward is not None else "unscorable")
-        return verdict
-
-    # ------------------------------------------------------------------ workers
-
-    def _acquire(self) -> WorkerProcess:
-        with self._cond:
-            while not self._idle:
-                self._check_open()
-                self._cond.wait()
-            self._check_open()
-            idle = self._idle
-            for i in range(len(idle) - 1, -1, -1):  # a started worker, if one is idle
-                if idle[i].ready:
-                    return idle.pop(i)
-            # else the one that has been booting longest (a never-started one comes last)
-            return idle.pop(min(range(len(idle)), key=lambda i: idle[i].spawned_at))
-
-    def _release(self, worker: WorkerProcess, tally: list[str]) -> None:
-        with self._cond:
-            for name in tally:
-                self._counts[name] += 1
-            if not self._closed:
-                self._idle.append(worker)
-                self._cond.notify()
-                return
-        worker.kill()
-
-    def _prepare(self, worker: WorkerProcess, entry: _Entry | None, tally: list[str]) -> None:
-        """Make sure ``worker`` runs and holds ``entry``'s verifier."""
-        try:
-            if worker.ensure_ready():
-                tally.append("restarts")
-        except (WorkerGone, WorkerTimeout, RuntimeError, OSError) as exc:
-            raise VerifierPoolError(_start_failure(exc, self._start_timeout)) from exc
-        if worker.note:
-            self._log_once(None, "memory limit", worker.note)
-        if entry is None:
-            return
-        if entry.key in worker.loaded:
-            worker.loaded.move_to_end(entry.key)
-            return
-        drop = []
-        while len(worker.loaded) >= _WORKER_CACHE:
-            drop.append(worker.loaded.popitem(last=False)[0])
-        frame = worker.load_frame(entry.key, entry.data, drop)
-        try:
-            reply = worker.request(frame, time.monotonic() + self._start_timeout)
-        except (WorkerGone, WorkerTimeout) as exc:
-            worker.kill()
-            why = str(exc) or f"it took longer than start_timeout={self._start_timeout:g}s"
-            raise VerifierPoolError(
-                f"Loading verifier {entry.name} into a worker process failed: {why}. Loading "
-                "imports the verifier's modules; check that they import in a fresh interpreter."
-            ) from exc
-        if reply[0] != "loaded":
-            raise VerifierPoolError(
-                f"Verifier {entry.name} could not be loaded in a worker process: {reply[1]}. "
-                "Workers import a verifier's class by its module path, so define it at the top "
-                "level of an importable module (not in a script's __main__, a notebook or a "
-                "function) and make sure every module it uses is importable from sys.path."
-            )
-        worker.loaded[entry.key] = entry.data
+    # ------------------------------------------------------------------ batches
 
     def _run_batch(
-        self, entry: _Entry, responses: list[str], tasks: list[Task], timeout: float
+        self, entry: Entry, responses: list[str], tasks: list[Task], timeout: float
     ) -> list[Verdict]:
         """Run the items on up to ``workers`` threads (the caller's among them), in order."""
         results: list[Verdict | None] = [None] * len(responses)
@@ -462,7 +306,7 @@ class VerifierPool:
 
     # ------------------------------------------------------------------ helpers
 
-    def _resolve(self, verifier: Verifier | None) -> _Entry:
+    def _resolve(self, verifier: Verifier | None) -> Entry:
         self._check_open()
         if verifier is not None:
             return self._entry(verifier)
@@ -473,104 +317,23 @@ class VerifierPool:
             )
         return self._default
 
-    def _entry(self, verifier: Any) -> _Entry:
+    def _entry(self, verifier: Any) -> Entry:
         """The cached pickle of ``verifier``, made the first time it is seen."""
         with self._cond:
             entry = self._cache.get(id(verifier))
             if entry is not None and entry.verifier is verifier:
                 self._cache.move_to_end(id(verifier))
                 return entry
-        data = _pickle_verifier(verifier)
+        data = pickle_verifier(verifier)
         with self._cond:
-            entry = _Entry(verifier, next(self._keys), data)
+            entry = Entry(verifier, next(self._keys), data)
             self._cache[id(verifier)] = entry
             while len(self._cache) > _POOL_CACHE:
                 self._cache.popitem(last=False)
         return entry
 
     def _call_timeout(self, timeout: float | None) -> float:
-        return self._timeout if timeout is None else _check_seconds("timeout", timeout, ValueError)
-
-    def _check_open(self, during_call: bool = False) -> None:
-        if self._closed:
-            when = "while the call was running" if during_call else "already"
-            raise VerifierPoolError(
-                f"This VerifierPool was closed {when}; create a new VerifierPool to verify more."
-            )
-        if os.getpid() != self._pid:
-            raise VerifierPoolError(
-                "This VerifierPool was created in another process (this one is a fork of it); "
-                "create a new VerifierPool in this process."
-            )
-
-    def _log_once(self, entry: _Entry | None, kind: str, reason: str) -> None:
-        verifier = "" if entry is None else type(entry.verifier).__module__ + "." + entry.name
-        with self._cond:
-            if (verifier, kind) in self._logged:
-                return
-            self._logged.add((verifier, kind))
-        if entry is None:
-            logger.warning("Verifier workers run without a memory limit: %s", reason)
-            return
-        logger.warning(
-            "Verifier %s: %s. Scored as unscorable (reward None); further cases of this kind "
-            "are counted in VerifierPool.stats without logging.",
-            entry.name,
-            reason if len(reason) <= 500 else reason[:500] + "...",
-        )
-
-
-def _pickle_verifier(verifier: Any) -> bytes:
-    if not callable(getattr(verifier, "verify", None)):
-        raise TypeError(
-            "verifier must have a verify(response, task) method (a rewardgym Verifier), "
-            f"got {type(verifier).__name__}."
-        )
-    cls = type(verifier)
-    if cls.__module__ == "__main__":
-        raise VerifierPoolError(
-            f"Verifier class {cls.__qualname__} is defined in the script being run (__main__), "
-            "which worker processes cannot import. Move it into a module (e.g. a file next to "
-            "the script) and import it from there."
-        )
-    try:
-        return pickle.dumps(verifier, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:
-        raise VerifierPoolError(
-            f"Verifier {cls.__qualname__} cannot be pickled ({type(exc).__name__}: {exc}). "
-            "A VerifierPool sends verifiers to worker processes: define the class at the top "
-            "level of an importable module and keep no lambdas, open files, locks or clients "
-            "in its attributes (create those lazily inside verify)."
-        ) from exc
-
-
-def _check_item(response: Any, task: Any, where: str) -> None:
-    if not isinstance(response, str):
-        raise TypeError(f"response must be a str{where}, got {type(response).__name__}.")
-    if not isinstance(task, Task):
-        raise TypeError(f"task must be a rewardgym Task{where}, got {type(task).__name__}.")
-
-
-def _check_count(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"VerifierPool {name} must be a positive int, got {value!r}.")
-
-
-def _check_seconds(name: str, value: Any, error: type[Exception]) -> float:
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or not math.isfinite(value) or value <= 0:
-        raise error(f"VerifierPool {name} must be a positive number of seconds, got {value!r}.")
-    return float(value)
-
-
-def _start_failure(exc: BaseException, start_timeout: float) -> str:
-    if isinstance(exc, WorkerTimeout):
-        why = f"it did not report ready within start_timeout={start_timeout:g}s"
-    elif isinstance(exc, WorkerGone):
-        why = f"{exc} during start-up (its error output, if any, is on stderr)"
-    else:
-        why = str(exc)
-    return f"A verifier worker process could not start: {why}."
+        return self._timeout if timeout is None else check_seconds("timeout", timeout, ValueError)
 
 
 def _shutdown(workers: list[WorkerProcess], executors: list[ThreadPoolExecutor], pid: int) -> None:
