@@ -62,7 +62,7 @@ from rewardgym.core.errors import ConfigError, VerifierPoolError
 from rewardgym.core.types import Task, Verdict
 from rewardgym.core.verifier import Verifier
 
-__all__ = ["PoolStats", "VerifierPool"]
+__all__ = ["PoolStats", "VerifierPool", "shared_pool"]
 
 _POOL_CACHE = 64  # verifiers whose pickles the pool keeps
 
@@ -347,3 +347,25 @@ def _shutdown(workers: list[WorkerProcess], executors: list[ThreadPoolExecutor],
             pass
     for executor in executors:
         executor.shutdown(wait=False)
+
+
+_shared: dict[tuple[int, float, int | None], VerifierPool] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_pool(
+    *, workers: int = 2, timeout: float = 5.0, memory_mb: int | None = 2048
+) -> VerifierPool:
+    """The process-wide pool with these settings, created on first use and reused after.
+
+    Environments route their verification through it (``MathEnv``, the reasoning-gym adapter,
+    ...), so 64 vectorised copies of an env share two worker processes instead of starting 128.
+    A shared pool that was closed is replaced by a new one on the next call.
+    """
+    key = (workers, float(timeout), memory_mb)
+    with _shared_lock:
+        pool = _shared.get(key)
+        if pool is None or pool.closed:
+            pool = VerifierPool(workers=workers, timeout=timeout, memory_mb=memory_mb)
+            _shared[key] = pool
+        return pool
