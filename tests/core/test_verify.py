@@ -473,3 +473,16 @@ def test_throughput_pool_vs_in_process():
         f"pool.verify {single:,.0f} calls/s, pool.verify_batch {batch:,.0f} calls/s"
     )
     assert single > 500 and batch > 500  # a regression guard, far below what the pool does
+
+
+def test_shared_pool_is_one_per_setting_and_replaced_after_close():
+    from rewardgym.core.verify import shared_pool
+
+    a = shared_pool(workers=1, timeout=3.0)
+    assert shared_pool(workers=1, timeout=3.0) is a
+    assert shared_pool(workers=1, timeout=4.0) is not a
+    a.close()
+    b = shared_pool(workers=1, timeout=3.0)
+    assert b is not a and not b.closed
+    b.close()
+    shared_pool(workers=1, timeout=4.0).close()
