@@ -19,6 +19,9 @@ _EXPORTS: dict[str, str] = {
     "TextEnv": "rewardgym.core.env",
     "TextSpace": "rewardgym.core.spaces",
     "TokenBudget": "rewardgym.core.wrappers",
+    "RewardShaping": "rewardgym.core.shaping",
+    "FormatTerm": "rewardgym.core.shaping",
+    "LengthPenalty": "rewardgym.core.shaping",
     "Task": "rewardgym.core.types",
     "Completion": "rewardgym.core.types",
     "Verdict": "rewardgym.core.types",
@@ -65,6 +68,7 @@ if TYPE_CHECKING:
     )
     from rewardgym.core.make import make, make_verifier
     from rewardgym.core.registry import ALGORITHMS, ENGINES, ENVS, PRESETS, VERIFIERS
+    from rewardgym.core.shaping import FormatTerm, LengthPenalty, RewardShaping
     from rewardgym.core.spaces import TextSpace
     from rewardgym.core.types import Completion, Task, Verdict
     from rewardgym.core.verifier import Verifier

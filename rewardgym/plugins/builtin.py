@@ -18,6 +18,18 @@ ENVS: tuple[tuple[str, str, str, str], ...] = (
         "rewardgym.envs.arithmetic:ArithmeticConfig",
         "Procedural integer arithmetic with a difficulty knob; optional retry with feedback.",
     ),
+    (
+        "rewardgym/knights_knaves-v0",
+        "rewardgym.envs.knights_knaves:KnightsKnavesEnv",
+        "rewardgym.envs.knights_knaves:KnightsKnavesConfig",
+        "Knights & Knaves logic puzzles (2-8 people, unique solution); binary or paper reward.",
+    ),
+    (
+        "rewardgym/countdown-v0",
+        "rewardgym.envs.countdown:CountdownEnv",
+        "rewardgym.envs.countdown:CountdownConfig",
+        "Countdown: reach the target using each number exactly once; reward 1 / 0.1 / 0.",
+    ),
 )
 
 VERIFIERS: tuple[tuple[str, str, str | None, str], ...] = (
@@ -26,6 +38,18 @@ VERIFIERS: tuple[tuple[str, str, str | None, str], ...] = (
         "rewardgym.envs.arithmetic:ArithmeticVerifier",
         None,
         "Exact integer match of the final answer ('Answer: N', \\boxed{N}, or the last number).",
+    ),
+    (
+        "rewardgym/knights_knaves-v0",
+        "rewardgym.envs.knights_knaves:KnightsKnavesVerifier",
+        "rewardgym.envs.knights_knaves:KnightsKnavesVerifierConfig",
+        "Reads each person's knight/knave role from free text; binary or paper reward.",
+    ),
+    (
+        "rewardgym/countdown-v0",
+        "rewardgym.envs.countdown:CountdownVerifier",
+        "rewardgym.envs.countdown:CountdownVerifierConfig",
+        "Countdown answers in <answer> tags or an 'Answer:' line, parsed safely, evaluated exactly.",
     ),
 )
 
