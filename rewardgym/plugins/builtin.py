@@ -30,6 +30,12 @@ ENVS: tuple[tuple[str, str, str, str], ...] = (
         "rewardgym.envs.countdown:CountdownConfig",
         "Countdown: reach the target using each number exactly once; reward 1 / 0.1 / 0.",
     ),
+    (
+        "rewardgym/python_tool-v0",
+        "rewardgym.envs.python_tool:PythonToolEnv",
+        "rewardgym.envs.python_tool:PythonToolConfig",
+        "Multi-turn Python tool use in a sandbox; scored by the wrapped task's verifier.",
+    ),
 )
 
 VERIFIERS: tuple[tuple[str, str, str | None, str], ...] = (
