@@ -19,6 +19,12 @@ ENVS: tuple[tuple[str, str, str, str], ...] = (
         "Procedural integer arithmetic with a difficulty knob; optional retry with feedback.",
     ),
     (
+        "rewardgym/math-v0",
+        "rewardgym.envs.math:MathEnv",
+        "rewardgym.envs.math:MathConfig",
+        "Math problems (offline procedural set or a datasets source), math-verify equivalence.",
+    ),
+    (
         "rewardgym/knights_knaves-v0",
         "rewardgym.envs.knights_knaves:KnightsKnavesEnv",
         "rewardgym.envs.knights_knaves:KnightsKnavesConfig",
@@ -44,6 +50,12 @@ VERIFIERS: tuple[tuple[str, str, str | None, str], ...] = (
         "rewardgym.envs.arithmetic:ArithmeticVerifier",
         None,
         "Exact integer match of the final answer ('Answer: N', \\boxed{N}, or the last number).",
+    ),
+    (
+        "rewardgym/math-v0",
+        "rewardgym.envs.math:MathVerifier",
+        "rewardgym.envs.math:MathVerifierConfig",
+        "Equivalence of the final answer with the gold answer, by math-verify (gold first).",
     ),
     (
         "rewardgym/knights_knaves-v0",
