@@ -11,7 +11,7 @@ $(BIN)/python:
 
 # Runtime install (the main job needs no dev tools).
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[math]'
 	touch $@
 
 # Dev install: test tools plus the example third-party plugin the tests discover.
@@ -34,6 +34,9 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/env_throughput.py
+	$(BIN)/python benchmarks/math_verify_throughput.py
+	$(BIN)/python benchmarks/kk_throughput.py
+	$(BIN)/python benchmarks/sandbox_start.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
