@@ -20,6 +20,7 @@ _EXPORTS: dict[str, str] = {
     "TextSpace": "rewardgym.core.spaces",
     "TokenBudget": "rewardgym.core.wrappers",
     "RewardShaping": "rewardgym.core.shaping",
+    "SelfCorrection": "rewardgym.core.self_correction",
     "FormatTerm": "rewardgym.core.shaping",
     "LengthPenalty": "rewardgym.core.shaping",
     "Task": "rewardgym.core.types",
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
     )
     from rewardgym.core.make import make, make_verifier
     from rewardgym.core.registry import ALGORITHMS, ENGINES, ENVS, PRESETS, VERIFIERS
+    from rewardgym.core.self_correction import SelfCorrection
     from rewardgym.core.shaping import FormatTerm, LengthPenalty, RewardShaping
     from rewardgym.core.spaces import TextSpace
     from rewardgym.core.types import Completion, Task, Verdict

@@ -22,6 +22,7 @@ imported only when a config is loaded or printed.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
 import os
 from collections.abc import Mapping, Sequence
@@ -394,7 +395,8 @@ def _component_params(registry: Registry, key: str, name: str, params: Mapping[s
 # -- output ------------------------------------------------------------------------------------
 def to_dict(config: Any) -> Any:
     """``config`` (a RunConfig, a section or any config dataclass) as plain nested dicts and
-    lists: tuples and sets become lists, Enum members their names, paths str."""
+    lists: tuples and sets become lists, Enum members their names, paths str, dates and times
+    ISO 8601 str."""
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         return {
             f.name: to_dict(getattr(config, f.name)) for f in dataclasses.fields(config) if f.init
@@ -407,6 +409,8 @@ def to_dict(config: Any) -> Any:
         return config.name
     if isinstance(config, os.PathLike):
         return os.fspath(config)
+    if isinstance(config, (datetime.date, datetime.time)):
+        return config.isoformat()
     return config
 
 

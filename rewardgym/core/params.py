@@ -4,14 +4,16 @@ and the run config.
 :func:`build_dataclass` turns a mapping into an instance of a dataclass. It is strict where
 omegaconf's structured configs are lenient: a value is never coerced across types (``"3"`` is
 not an int, ``3`` is not a str, ``"yes"`` and ``1`` are not bools); the only conversions are
-int to float, list to tuple / set, an Enum member's name to the member, str to Path, and a
-mapping to a nested dataclass. Unknown keys fail with a did-you-mean and the valid names.
+int to float, list to tuple / set, an Enum member's name to the member, str to Path, an ISO 8601
+str to a date / time / datetime, and a mapping to a nested dataclass. Unknown keys fail with a
+did-you-mean and the valid names.
 """
 
 from __future__ import annotations
 
 import collections.abc as abc
 import dataclasses
+import datetime
 import enum
 import functools
 import numbers
@@ -62,8 +64,10 @@ def build_dataclass(cls: type, params: Mapping[str, Any], *, component: str) -> 
     Unknown keys raise :class:`ConfigError` with a did-you-mean and the valid params; wrong
     types name the component, the key, the value received and the type expected. Supported
     annotations: bool, int, float (ints accepted), str, Path, Enum (by member or name),
-    Literal, Optional / unions, list, tuple, set, dict, nested dataclasses and Any; other
-    annotations are checked with ``isinstance`` when they are classes and not at all otherwise.
+    date / time / datetime (objects or ISO 8601 strings), Literal, Optional / unions, list,
+    tuple, set, dict (bare, as in ``x: tuple``, their items are not checked), nested
+    dataclasses and Any; other annotations are checked with ``isinstance`` when they are
+    classes and not at all otherwise.
     A field without a default, or whose default is omegaconf's ``MISSING`` (``"???"``), is
     required.
     Errors the class raises while being built (``__post_init__`` checks: ConfigError,
@@ -149,6 +153,8 @@ def convert(value: Any, tp: Any, path: str, ctx: ParamContext) -> Any:
         raise ctx.fail(path, value, _type_name(tp), what="Bad value")
     if origin is not None:
         return _convert_generic(value, tp, origin, args, path, ctx)
+    if tp in _BARE_CONTAINERS:  # ``x: tuple`` is ``x: tuple[Any, ...]``: a YAML list fits it
+        return _convert_generic(value, tp, tp, (), path, ctx)
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
@@ -173,11 +179,25 @@ def _convert_union(value: Any, tp: Any, args: tuple, path: str, ctx: ParamContex
 
 
 def _is_plain_class(tp: Any) -> bool:
-    return isinstance(tp, type) and not typing.get_args(tp) and not dataclasses.is_dataclass(tp)
+    """A class whose own error message says no more than the union's (not a dataclass, a
+    generic, or a date / time, whose errors name the key or the format)."""
+    return (
+        isinstance(tp, type)
+        and not typing.get_args(tp)
+        and not dataclasses.is_dataclass(tp)
+        and not issubclass(tp, _ISO_TYPES)
+    )
 
 
 _SEQUENCES = (list, tuple, set, frozenset, abc.Sequence, abc.MutableSequence, abc.Set)
 _SET_TYPES = {set: set, frozenset: frozenset, abc.Set: frozenset}
+_BARE_CONTAINERS = (list, tuple, set, frozenset, dict)
+_ISO_TYPES = (datetime.date, datetime.time)  # datetime.datetime is a date
+_ISO_EXAMPLES = {
+    datetime.datetime: "'2024-05-31T13:45:00'",
+    datetime.date: "'2024-05-31'",
+    datetime.time: "'13:45:00'",
+}
 
 
 def _convert_generic(
@@ -229,6 +249,20 @@ def _convert_scalar(value: Any, tp: Any, path: str, ctx: ParamContext) -> Any:
         raise ctx.fail(path, value, f"one of {names}", "Bad value")
     elif isinstance(tp, type) and issubclass(tp, os.PathLike) and isinstance(value, str):
         return tp(value)
+    elif isinstance(tp, type) and issubclass(tp, _ISO_TYPES) and isinstance(value, str):
+        return _from_iso(value, tp, path, ctx)
     elif not isinstance(tp, type) or isinstance(value, tp):
         return value  # an annotation that is not a class (a Callable, ...) is not checked
     raise ctx.fail(path, value, _type_name(tp))
+
+
+def _from_iso(value: str, tp: type, path: str, ctx: ParamContext) -> Any:
+    """An ISO 8601 string as a date, time or datetime (``tp``)."""
+    try:
+        return tp.fromisoformat(value)
+    except ValueError:
+        base = next((t for t in _ISO_EXAMPLES if issubclass(tp, t)), tp)
+        example = _ISO_EXAMPLES.get(base, "")
+        raise ctx.fail(
+            path, value, f"an ISO 8601 {tp.__name__} such as {example}", "Bad value"
+        ) from None

@@ -42,6 +42,12 @@ ENVS: tuple[tuple[str, str, str, str], ...] = (
         "rewardgym.envs.python_tool:PythonToolConfig",
         "Multi-turn Python tool use in a sandbox; scored by the wrapped task's verifier.",
     ),
+    (
+        "rewardgym/self_correct-v0",
+        "rewardgym.core.self_correction:make_self_correction",
+        "rewardgym.core.self_correction:SelfCorrectionConfig",
+        "Self-correction (RISE-style) around any single-turn env: feedback and retries.",
+    ),
 )
 
 VERIFIERS: tuple[tuple[str, str, str | None, str], ...] = (

@@ -2,7 +2,11 @@
 
 Plugins are discovered through the entry-point group ``rewardgym.plugins`` the first time any
 registry is looked up (lazily, once, thread-safe). Built-ins are registered first, through the
-same hooks. Two environment variables steer discovery:
+same hooks: rewardgym's own envs, then, when reasoning-gym is installed, its datasets. The
+reasoning-gym adapter is part of rewardgym's built-ins: it is not listed on its own in
+:attr:`PluginManager.plugins`, its entries' origin is ``rewardgym (built-in, reasoning-gym)``,
+and if it fails (a broken reasoning-gym installation) the failure is recorded like a plugin's and
+the rest loads. Two environment variables steer discovery of the other plugins:
 
 - ``REWARDGYM_DISABLE_PLUGIN_AUTOLOAD=1``: load no entry-point plugins (built-ins only);
 - ``REWARDGYM_PLUGINS=name1,name2``: load only these entry points (by entry-point name or
@@ -46,6 +50,7 @@ ENTRY_POINT_GROUP = "rewardgym.plugins"
 DISABLE_AUTOLOAD_ENV = "REWARDGYM_DISABLE_PLUGIN_AUTOLOAD"
 ALLOW_ENV = "REWARDGYM_PLUGINS"
 BUILTIN_NAME = "rewardgym"
+REASONING_GYM_NAME = "rewardgym.reasoning_gym"  # the built-in reasoning-gym adapter
 
 # Which registry each registration hook fills.
 HOOK_REGISTRIES: dict[str, str] = {
@@ -69,6 +74,8 @@ class PluginInfo:
     def origin(self) -> str:
         if self.name == BUILTIN_NAME:
             return "rewardgym (built-in)"
+        if self.name == REASONING_GYM_NAME:
+            return "rewardgym (built-in, reasoning-gym)"
         if self.distribution == "<direct>":
             return f"plugin '{self.name}' (registered directly)"
         return f"plugin '{self.name}' (distribution {self.distribution} {self.version})"
@@ -128,8 +135,13 @@ class PluginManager:
             self._loaded = True
             try:
                 from rewardgym.plugins import builtin
+                from rewardgym.plugins import reasoning_gym as reasoning_gym_plugin
 
-                self._add(builtin, PluginInfo(BUILTIN_NAME, "rewardgym", _version("rewardgym")))
+                version = _version("rewardgym")
+                self._add(builtin, PluginInfo(BUILTIN_NAME, "rewardgym", version))
+                if reasoning_gym_plugin.installed_version() is not None:
+                    info = PluginInfo(REASONING_GYM_NAME, "rewardgym", version)
+                    self._add_or_fail(reasoning_gym_plugin, info, listed=False)
                 for ep, info in self._entry_points():
                     self._load_entry_point(ep, info)
             except DuplicateRegistrationError as exc:
@@ -176,8 +188,12 @@ class PluginManager:
         except Exception as exc:
             self._fail(info, f"could not be imported ({ep.value}): {type(exc).__name__}: {exc}")
             return
+        self._add_or_fail(plugin, info)
+
+    def _add_or_fail(self, plugin: Any, info: PluginInfo, *, listed: bool = True) -> None:
+        """Add a plugin; an error other than a duplicate id is recorded as its failure."""
         try:
-            self._add(plugin, info)
+            self._add(plugin, info, listed=listed)
         except DuplicateRegistrationError:
             raise
         except Exception as exc:
@@ -189,7 +205,9 @@ class PluginManager:
         )
 
     # -- registering one plugin --------------------------------------------------------------
-    def _add(self, plugin: Any, info: PluginInfo) -> None:
+    def _add(self, plugin: Any, info: PluginInfo, *, listed: bool = True) -> None:
+        """Register ``plugin`` and run its registration hooks; ``listed=False`` keeps it out of
+        :attr:`plugins` (a part of the built-ins, which cannot be unregistered)."""
         if self._pm.has_plugin(info.name) or info.name in self.plugins:
             raise PluginError(f"A plugin named '{info.name}' is already registered.")
         try:
@@ -211,7 +229,8 @@ class PluginManager:
         except BaseException:
             self._rollback(info)
             raise
-        self.plugins[info.name] = info
+        if listed:
+            self.plugins[info.name] = info
 
     def _run_registrations(self, info: PluginInfo) -> None:
         for hook_name, registry_key in HOOK_REGISTRIES.items():
