@@ -16,6 +16,7 @@ Unexpected exceptions keep their traceback. Each command imports what it needs w
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import sys
@@ -104,6 +105,13 @@ def _add_check(commands: Any) -> None:
     )
     p.add_argument("ids", nargs="*", metavar="ID", help="environment ids to check")
     p.add_argument("--all", action="store_true", help="check every registered environment")
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="skip env ids matching this glob, e.g. 'reasoning_gym/*' (repeatable)",
+    )
     p.add_argument(
         "--episodes",
         type=_int_at_least(1),
@@ -223,6 +231,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     manager = load_plugins()
     # Every id is looked up before anything runs, so a typo fails at once (did-you-mean).
     ids = ENVS.ids() if args.all else [ENVS.get(i).id for i in dict.fromkeys(args.ids)]
+    ids = [i for i in ids if not any(fnmatch.fnmatchcase(i, p) for p in args.exclude)]
     kwargs = {"seed": args.seed, "episodes": args.episodes}
     progress = sys.stderr if args.json else sys.stdout
     results = [_check_one(check_env, env_id, kwargs, progress) for env_id in ids]

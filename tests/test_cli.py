@@ -333,9 +333,21 @@ def test_console_script_list_and_check_all():
         [console_script(), "list", "--json"], capture_output=True, text=True, timeout=120
     )
     assert listed.returncode == 0, listed.stderr
+    # reasoning_gym/* envs are checked one by one in tests/envs/test_reasoning_gym.py.
     ids = [e["id"] for e in json.loads(listed.stdout)["envs"]]
+    ids = [i for i in ids if not i.startswith("reasoning_gym/")]
     checked = subprocess.run(
-        [sys.executable, "-m", "rewardgym.cli", "check", "--all", "--episodes", "2"],
+        [
+            sys.executable,
+            "-m",
+            "rewardgym.cli",
+            "check",
+            "--all",
+            "--episodes",
+            "2",
+            "--exclude",
+            "reasoning_gym/*",
+        ],
         capture_output=True,
         text=True,
         timeout=300,

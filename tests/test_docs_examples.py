@@ -1,4 +1,4 @@
-"""The Python examples in README.md and docs/concepts.md run as written."""
+"""The Python examples in README.md, docs/concepts.md and docs/envs/arithmetic.md run as written."""
 
 import re
 from pathlib import Path
@@ -13,7 +13,7 @@ def _blocks(relative: str) -> list[str]:
     return BLOCK.findall((ROOT / relative).read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("relative", ["README.md", "docs/concepts.md"])
+@pytest.mark.parametrize("relative", ["README.md", "docs/concepts.md", "docs/envs/arithmetic.md"])
 def test_python_blocks_run(relative, capsys):
     blocks = _blocks(relative)
     assert blocks, f"{relative} has no python example"
