@@ -486,3 +486,16 @@ def test_shared_pool_is_one_per_setting_and_replaced_after_close():
     assert b is not a and not b.closed
     b.close()
     shared_pool(workers=1, timeout=4.0).close()
+
+
+def test_batch_lanes_keep_a_task_together_and_cover_every_item_once():
+    from rewardgym.core.verify import _lanes, _next_index
+
+    tasks = [Task(f"q{i % 5}", answer=str(i % 5), id=f"t{i % 5}") for i in range(40)]
+    lanes = _lanes(tasks, 2)
+    owner = {tasks[i].id: k for k, lane in enumerate(lanes) for i in lane}
+    assert all(owner[tasks[i].id] == k for k, lane in enumerate(lanes) for i in lane)
+    taken = []
+    while (i := _next_index(lanes, 0)) is not None:  # lane 0 drains itself, then steals
+        taken.append(i)
+    assert sorted(taken) == list(range(40))
