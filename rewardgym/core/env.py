@@ -99,13 +99,17 @@ class TextEnv(gym.Env[str, str]):
         self._transcript = [("prompt", self.task.prompt)]
         return self.task.prompt, {"task": self.task, "turn": 0}
 
-    def step(self, action: str | Completion) -> tuple[str, float, bool, bool, dict[str, Any]]:
+    def check_can_step(self) -> None:
+        """Raise :class:`EnvError` unless an episode is running (for subclasses' ``step``)."""
         if self.task is None or self._episode_over:
             raise EnvError(
                 f"{type(self).__name__}.step() called "
                 + ("before reset()" if self.task is None else "after the episode ended")
                 + "; call reset() to start an episode."
             )
+
+    def step(self, action: str | Completion) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        self.check_can_step()
         completion = as_completion(action)
         verdict = self.score(completion, self.task)
         if not isinstance(verdict, Verdict):

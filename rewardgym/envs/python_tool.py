@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from rewardgym.core.env import TextEnv
-from rewardgym.core.errors import ConfigError, EnvError, did_you_mean
+from rewardgym.core.errors import ConfigError, did_you_mean
 from rewardgym.core.make import make
 from rewardgym.core.sandbox import Sandbox, SandboxConfig, SandboxResult
 from rewardgym.core.types import Completion, Task, Verdict, as_completion
@@ -233,12 +233,7 @@ class PythonToolEnv(TextEnv):
         return prompt, info
 
     def step(self, action: str | Completion) -> tuple[str, float, bool, bool, dict[str, Any]]:
-        if self.task is None or self._episode_over:
-            raise EnvError(
-                f"{type(self).__name__}.step() called "
-                + ("before reset()" if self.task is None else "after the episode ended")
-                + "; call reset() to start an episode."
-            )
+        self.check_can_step()
         completion = as_completion(action)
         self.turn += 1
         self._transcript.append(("model", completion.text))
