@@ -1,7 +1,7 @@
-"""Smoke test of the benchmarks: each runs end to end with ``--quick``.
+"""Smoke tests of the benchmarks: each script runs end to end with ``--quick --json``.
 
-reasoning-gym is part of the dev extra, so a missing reasoning-gym fails this test (the script
-exits with the pip command to run) rather than skipping it.
+reasoning-gym is part of the dev extra, so a missing peer library fails these tests (the script
+exits with the pip command to run) rather than skipping them. The quick numbers are not read.
 """
 
 from __future__ import annotations
@@ -11,14 +11,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_env_throughput_quick_run():
+def run_quick(script: str) -> tuple[str, Any]:
+    """Run ``benchmarks/<script> --quick --json``; return the printed table and the JSON line."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REWARDGYM_")}
     proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "env_throughput.py"), "--quick", "--json"],
+        [sys.executable, str(REPO / "benchmarks" / script), "--quick", "--json"],
         capture_output=True,
         text=True,
         env=env,
@@ -27,8 +29,12 @@ def test_env_throughput_quick_run():
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     table, _, last = proc.stdout.rstrip().rpartition("\n")
+    return table, json.loads(last)
+
+
+def test_env_throughput_quick_run():
+    table, result = run_quick("env_throughput.py")
     assert "items/s" in table and "vs reasoning-gym" in table
-    result = json.loads(last)
     rows = {(r["name"], r["what"]): r for r in result["rows"]}
     assert len(rows) == 4
     assert {name for name, _ in rows} == {
@@ -39,3 +45,47 @@ def test_env_throughput_quick_run():
         assert row["items_per_s"] > 0 and len(row["runs"]) == 2
     baseline = rows[("reasoning-gym basic_arithmetic", "dataset[i] + score_answer")]
     assert baseline["ratio"] == 1.0
+
+
+def test_kk_throughput_quick_run():
+    table, result = run_quick("kk_throughput.py")
+    assert "items/s" in table and "vs reasoning-gym" in table
+    rows = result["rows"]
+    keys = {(r["people"], r["name"], r["what"]) for r in rows}
+    assert keys == {
+        (people, name, what)
+        for people in (2, 3)
+        for name in ("rewardgym/knights_knaves-v0", "reasoning-gym knights_knaves")
+        for what in ("generate", "generate + verify")
+    }
+    for row in rows:
+        assert row["items_per_s"] > 0 and len(row["runs"]) == 2
+        if row["name"] == "reasoning-gym knights_knaves":
+            assert row["ratio"] == 1.0
+
+
+def test_math_verify_throughput_quick_run():
+    table, result = run_quick("math_verify_throughput.py")
+    assert "pairs/s" in table and "vs direct" in table and "agreement" in table
+    rows = result["rows"]
+    assert [r["name"] for r in rows] == ["math-verify direct"] + ["rewardgym MathVerifier"] * 3
+    for row in rows:
+        assert row["pairs_per_s"] > 0 and len(row["runs"]) == 1
+        assert row["both"] + row["only_one"] <= result["pairs"]
+        assert row["agree"] == row["both"]  # the same verdicts as math-verify on every pair
+    assert rows[0]["ratio"] == 1.0
+
+
+def test_sandbox_start_quick_run():
+    table, data = run_quick("sandbox_start.py")
+    assert "median ms" in table and "vs plain subprocess" in table
+    names = [row["name"] for row in data["rows"]]
+    assert names[:4] == [
+        "plain subprocess",
+        "sandbox, all layers",
+        "sandbox, namespaces off",
+        "sandbox, no audit hook",
+    ]
+    assert data["rows"][0]["ratio"] == 1.0
+    assert all(row["median_ms"] > 0 for row in data["rows"])
+    assert "process" in data["isolation"]
