@@ -25,6 +25,7 @@ import dataclasses
 import datetime
 import enum
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -42,9 +43,12 @@ __all__ = [
     "AlgorithmSection",
     "EngineSection",
     "EnvSection",
+    "EvalSection",
     "ModelSection",
     "RolloutSection",
     "RunConfig",
+    "Stage",
+    "StageSection",
     "TrainerSection",
     "build_dataclass",
     "load_config",
@@ -53,6 +57,7 @@ __all__ = [
     "to_yaml",
 ]
 
+STAGE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 ROLLOUT_STRATEGIES = ("standard", "anytime", "episodic")
 LR_SCHEDULES = ("constant", "linear", "cosine")
@@ -143,18 +148,28 @@ class EngineSection:
 @dataclass(frozen=True)
 class RolloutSection:
     """How samples are collected: group size per prompt, prompts per step, sampling params, and
-    the rollout strategy (standard, anytime budget probes, or episodic progress rewards)."""
+    the rollout strategy (standard, anytime budget probes, or episodic progress rewards).
+
+    ``max_new_tokens`` bounds each model turn; ``stop`` strings end a turn (kept in the output);
+    ``turn_separator`` goes around an env reply in a multi-turn episode; ``env_threads`` > 1
+    steps the environments of a batch in that many threads (for slow verifiers)."""
 
     group_size: int = 8
     prompts_per_step: int = 8
     max_new_tokens: int = 64
     temperature: float = 1.0
     top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    turn_separator: str = "\n"
+    env_threads: int = 1
     strategy: str = "standard"
 
     def __post_init__(self) -> None:
         _normalise(self, "rollout")
-        _at_least(self, "rollout", 1, "group_size", "prompts_per_step", "max_new_tokens")
+        _at_least(
+            self, "rollout", 1, "group_size", "prompts_per_step", "max_new_tokens", "env_threads"
+        )
+        _check(all(self.stop), "rollout.stop", "a list of non-empty strings", list(self.stop))
         _check(self.temperature >= 0, "rollout.temperature", ">= 0 (0: greedy)", self.temperature)
         _check(0 < self.top_p <= 1, "rollout.top_p", "in (0, 1]", self.top_p)
         _choice("rollout.strategy", self.strategy, ROLLOUT_STRATEGIES)
@@ -167,21 +182,101 @@ class TrainerSection:
 
     steps: int = 100
     lr: float = 1e-4
+    weight_decay: float = 0.0
     grad_accum: int = 1
+    updates_per_batch: int = 1
     max_grad_norm: float = 1.0
     lr_schedule: str = "constant"
     warmup_steps: int = 0
     log_every: int = 1
     eval_every: int = 0
     save_every: int = 0
+    stop_at_eval_accuracy: float | None = None
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
         _normalise(self, "trainer")
-        _at_least(self, "trainer", 1, "steps", "grad_accum", "log_every")
+        _at_least(self, "trainer", 1, "steps", "grad_accum", "updates_per_batch", "log_every")
         _at_least(self, "trainer", 0, "warmup_steps", "eval_every", "save_every")
         _check(self.lr > 0, "trainer.lr", "> 0", self.lr)
+        _check(self.weight_decay >= 0, "trainer.weight_decay", ">= 0", self.weight_decay)
         _check(self.max_grad_norm > 0, "trainer.max_grad_norm", "> 0", self.max_grad_norm)
         _choice("trainer.lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        target = self.stop_at_eval_accuracy
+        if target is not None:
+            _check(0 < target <= 1, "trainer.stop_at_eval_accuracy", "in (0, 1]", target)
+            _check(
+                self.eval_every > 0,
+                "trainer.eval_every",
+                "> 0 when trainer.stop_at_eval_accuracy is set (it is checked at each evaluation)",
+                self.eval_every,
+            )
+
+
+@dataclass(frozen=True)
+class EvalSection:
+    """How a model is evaluated (during training every ``trainer.eval_every`` steps, at the end
+    of each stage, and by ``rewardgym eval``): ``episodes`` tasks drawn from the env with
+    ``seed`` (distinct from the training seeds), ``samples`` completions per task at
+    ``temperature`` (0: greedy), pass@k for each k in ``pass_k``. ``max_new_tokens`` None: the
+    rollout's."""
+
+    episodes: int = 100
+    samples: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int | None = None
+    pass_k: tuple[int, ...] = (1,)
+    seed: int = 1_000_003
+
+    def __post_init__(self) -> None:
+        _normalise(self, "eval")
+        _at_least(self, "eval", 1, "episodes", "samples")
+        _at_least(self, "eval", 0, "seed")
+        _check(self.temperature >= 0, "eval.temperature", ">= 0 (0: greedy)", self.temperature)
+        _check(0 < self.top_p <= 1, "eval.top_p", "in (0, 1]", self.top_p)
+        if self.max_new_tokens is not None:
+            _check(self.max_new_tokens >= 1, "eval.max_new_tokens", ">= 1", self.max_new_tokens)
+        for k in self.pass_k:
+            _check(
+                1 <= k <= self.samples,
+                "eval.pass_k",
+                f"a list of k with 1 <= k <= eval.samples ({self.samples})",
+                list(self.pass_k),
+            )
+
+
+@dataclass(frozen=True)
+class StageSection:
+    """One stage of a multi-stage run (e.g. an SFT warm-up, then RL). ``algorithm``,
+    ``trainer`` and ``rollout`` override the run's top-level sections for this stage: keys
+    given here replace the top-level ones (a stage that names another algorithm starts from
+    that algorithm's defaults, not from the top-level algorithm's params)."""
+
+    name: str = "???"
+    algorithm: dict[str, Any] = field(default_factory=dict)
+    trainer: dict[str, Any] = field(default_factory=dict)
+    rollout: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _normalise(self, "stages[]")
+        _check(
+            bool(STAGE_NAME_RE.match(self.name)),
+            "stages[].name",
+            "a name of letters, digits, '_' and '-' (it names the stage's folders)",
+            self.name,
+        )
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage with its sections resolved (top-level sections merged with the stage's)."""
+
+    index: int
+    name: str
+    algorithm: AlgorithmSection
+    trainer: TrainerSection
+    rollout: RolloutSection
 
 
 @dataclass(frozen=True)
@@ -194,6 +289,8 @@ class RunConfig:
     engine: EngineSection = field(default_factory=EngineSection)
     rollout: RolloutSection = field(default_factory=RolloutSection)
     trainer: TrainerSection = field(default_factory=TrainerSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    stages: tuple[StageSection, ...] = ()
     output_dir: str = "runs/default"
     seed: int = 0
 
@@ -201,6 +298,38 @@ class RunConfig:
         _normalise(self, "")
         _check(bool(self.output_dir.strip()), "output_dir", "a non-empty path", self.output_dir)
         _check(self.seed >= 0, "seed", ">= 0", self.seed)
+        names = [s.name for s in self.stages]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        _check(not duplicates, "stages[].name", "unique", duplicates)
+        self.plan()  # every stage's merged sections are valid
+
+    def plan(self) -> tuple[Stage, ...]:
+        """The stages to run, in order: the ``stages`` list resolved against the top-level
+        sections, or one stage named ``train`` made of the top-level sections."""
+        if not self.stages:
+            return (Stage(0, "train", self.algorithm, self.trainer, self.rollout),)
+        return tuple(_resolve_stage(self, i, stage) for i, stage in enumerate(self.stages))
+
+
+def _resolve_stage(config: RunConfig, index: int, stage: StageSection) -> Stage:
+    where = f"stages[{index}] ({stage.name})"
+    algorithm = dict(stage.algorithm)
+    if "name" not in algorithm or algorithm["name"] == config.algorithm.name:
+        params = {**config.algorithm.params, **algorithm.get("params", {})}
+        algorithm = {**to_dict(config.algorithm), **algorithm, "params": params}
+    sections = []
+    for name, cls, base, overrides in (
+        ("algorithm", AlgorithmSection, {}, algorithm),
+        ("trainer", TrainerSection, to_dict(config.trainer), stage.trainer),
+        ("rollout", RolloutSection, to_dict(config.rollout), stage.rollout),
+    ):
+        try:
+            sections.append(build(cls, {**base, **overrides}, RUN_CONFIG, f"{where}.{name}."))
+        except ConfigError as exc:
+            if where in str(exc):
+                raise
+            raise ConfigError(f"In {where}: {exc}") from exc
+    return Stage(index, stage.name, *sections)
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -336,7 +465,7 @@ def _load_file(path: Path) -> Any:
 
 
 def _apply_override(cfg: Any, text: Any) -> Any:
-    from omegaconf import DictConfig, OmegaConf
+    from omegaconf import DictConfig, ListConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     if not isinstance(text, str):
@@ -344,21 +473,29 @@ def _apply_override(cfg: Any, text: Any) -> Any:
     if text.startswith("~"):
         parent, _, leaf = text[1:].rpartition(".")
         node = OmegaConf.select(cfg, parent) if parent else cfg
+        if isinstance(node, ListConfig) and leaf.isdigit() and int(leaf) < len(node):
+            del node[int(leaf)]
+            return cfg
         if not isinstance(node, DictConfig) or leaf not in node:
             raise ConfigError(f"Cannot delete '{text[1:]}' (override {text!r}): no such key.")
         del node[leaf]
         return cfg
-    key, sep, _ = text.partition("=")
+    key, sep, value_text = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(
             f"Override {text!r} is not of the form key=value (e.g. trainer.steps=50), "
             "or ~key to delete a key."
         )
-    try:
-        dotlist = OmegaConf.from_dotlist([text])
+    try:  # the value is parsed as omegaconf parses a dotlist item
+        parsed = OmegaConf.from_dotlist([f"value={value_text}"])
+        value = OmegaConf.to_container(parsed, resolve=False)["value"]
     except (OmegaConfBaseException, ValueError) as exc:
         raise ConfigError(f"Cannot parse the override {text!r}: {_first_line(exc)}") from exc
-    return _merge(cfg, dotlist, f"the override {text!r}")
+    try:  # list items are addressed by index: stages.1.trainer.steps=50
+        OmegaConf.update(cfg, key.strip(), value, merge=True)
+    except (OmegaConfBaseException, ValueError, TypeError) as exc:
+        raise ConfigError(f"Cannot apply the override {text!r}: {_first_line(exc)}") from exc
+    return cfg
 
 
 def _validate_components(config: RunConfig) -> RunConfig:
@@ -380,7 +517,15 @@ def _validate_components(config: RunConfig) -> RunConfig:
             continue
         params = _component_params(registry, f"{name}.name", section.name, section.params)
         sections[name] = replace(section, params=params)
-    return replace(config, **sections)
+    stages = []
+    for stage, section in zip(config.plan(), config.stages, strict=False):
+        algorithm = stage.algorithm
+        if algorithm.name is not None:
+            key = f"stages[{stage.index}].algorithm.name"
+            params = _component_params(ALGORITHMS, key, algorithm.name, algorithm.params)
+            algorithm = replace(algorithm, params=params)
+        stages.append(replace(section, algorithm=to_dict(algorithm)))
+    return replace(config, **sections, stages=tuple(stages))
 
 
 def _component_params(registry: Registry, key: str, name: str, params: Mapping[str, Any]) -> dict:

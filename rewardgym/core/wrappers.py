@@ -47,7 +47,9 @@ class TokenBudget(gym.Wrapper):
     ) -> None:
         for name, value in (("per_turn", per_turn), ("per_episode", per_episode)):
             if value is not None and (not isinstance(value, int) or value < 1):
-                raise ConfigError(f"TokenBudget {name} must be a positive int or None, got {value!r}")
+                raise ConfigError(
+                    f"TokenBudget {name} must be a positive int or None, got {value!r}"
+                )
         if per_turn is None and per_episode is None:
             raise ConfigError("TokenBudget needs per_turn, per_episode, or both.")
         super().__init__(env)

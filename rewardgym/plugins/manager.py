@@ -217,7 +217,9 @@ class PluginManager:
             if self._pm.has_plugin(info.name):
                 self._pm.unregister(name=info.name)
             unknown = [
-                n for n in dir(plugin) if n.startswith("rewardgym_") and n not in hookspecs.HOOK_NAMES
+                n
+                for n in dir(plugin)
+                if n.startswith("rewardgym_") and n not in hookspecs.HOOK_NAMES
             ]
             hint = did_you_mean(unknown[0], hookspecs.HOOK_NAMES) if unknown else ""
             raise PluginError(

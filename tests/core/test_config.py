@@ -144,7 +144,7 @@ def test_malformed_overrides(overrides, message):
         (
             "trainer.stpes=3",
             "Unknown key 'stpes' in trainer. Did you mean 'steps'? Valid keys: eval_every, "
-            "grad_accum, log_every, lr, lr_schedule, max_grad_norm, save_every, steps, warmup_steps.",
+            "grad_accum, log_every, lr, lr_schedule, max_grad_norm, save_every, steps, stop_at_eval_accuracy, tensorboard, updates_per_batch, warmup_steps, weight_decay.",
         ),
         ("trainer.steps=abc", "Wrong type for trainer.steps: got 'abc' (str), expected int."),
         (
@@ -304,7 +304,8 @@ def test_engine_without_a_config_class_takes_no_params(toy_plugin):
 def test_params_without_a_name_are_rejected(toy_plugin):
     with _raises(
         "algorithm.params is set but algorithm.name is not. Set algorithm.name "
-        "(one of: toy_algo) or remove algorithm.params."
+        "(one of: dpo, dr_grpo, grpo, reinforce_pp, rft, rloo, sft, toy_algo) or remove "
+        "algorithm.params."
     ):
         load_config(None, ["algorithm.params.beta=0.5"])
 
@@ -329,6 +330,8 @@ def test_to_dict_is_plain_data():
         "engine",
         "rollout",
         "trainer",
+        "eval",
+        "stages",
         "output_dir",
         "seed",
     ]
