@@ -45,7 +45,8 @@ class TextEnv(gym.Env[str, str]):
         max_turns: attempts per episode (1: single-turn; >1: retry with feedback).
         feedback_style: ``"generic"`` ("incorrect, try again") or ``"reason"`` (the verdict's
             reason is shown to the model).
-    and override :meth:`score` (e.g. to add a format term) or :meth:`feedback`.
+    and override :meth:`score` (e.g. to add a format term), :meth:`feedback`, or
+    :meth:`solution` (the gold response used for SFT warm-up).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}
@@ -78,6 +79,13 @@ class TextEnv(gym.Env[str, str]):
     def score(self, completion: Completion, task: Task) -> Verdict:
         """Score one completion. Default: the env's verifier on the completion's text."""
         return self.verifier.verify(completion.text, task)
+
+    def solution(self, task: Task) -> str | None:
+        """A correct response to ``task``, written as the model should write it, or None when
+        the env has none. SFT warm-up from the env (``algorithm.params.source=env``) trains on
+        it. Default: the task's gold answer as it is; override to add the format the verifier
+        expects (a ``\\boxed{}``, an ``Answer:`` line, tags)."""
+        return task.answer
 
     def feedback(self, verdict: Verdict, completion: Completion) -> str:
         """The env's reply after a wrong answer in a multi-turn episode."""

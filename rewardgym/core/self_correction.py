@@ -106,6 +106,9 @@ class SelfCorrection(TextEnv):
     def score(self, completion: Completion, task: Task) -> Verdict:
         return self.inner.unwrapped.score(completion, task)
 
+    def solution(self, task: Task) -> str | None:
+        return self.inner.unwrapped.solution(task)
+
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[str, dict[str, Any]]:

@@ -53,12 +53,18 @@ class ArithmeticConfig:
     max_turns: 1 for single-turn; >1 lets the model retry after feedback.
     feedback: "generic" ("incorrect, try again") or "reason" (why the answer was wrong).
     prompt_style: "instruct" (a sentence asking for 'Answer: N') or "plain" ("12+7*3=").
+    operands, max_value, ops: override the difficulty level's number of operands (>= 2),
+        largest number (>= 1) and operators (a non-empty string of "+-*"); None keeps the
+        level's. E.g. difficulty 2 with operands 2: sums and differences of two numbers < 100.
     """
 
     difficulty: int = 1
     max_turns: int = 1
     feedback: str = "generic"
     prompt_style: str = "instruct"
+    operands: int | None = None
+    max_value: int | None = None
+    ops: str | None = None
 
     def __post_init__(self) -> None:
         if self.difficulty not in LEVELS:
@@ -75,10 +81,30 @@ class ArithmeticConfig:
             raise ConfigError(
                 f"arithmetic prompt_style must be one of {PROMPT_STYLES}, got {self.prompt_style!r}"
             )
+        if self.operands is not None and self.operands < 2:
+            raise ConfigError(f"arithmetic operands must be >= 2, got {self.operands!r}")
+        if self.max_value is not None and self.max_value < 1:
+            raise ConfigError(f"arithmetic max_value must be >= 1, got {self.max_value!r}")
+        if self.ops is not None and (not self.ops or set(self.ops) - set("+-*")):
+            raise ConfigError(
+                f"arithmetic ops must be a non-empty string of '+', '-', '*', got {self.ops!r}"
+            )
+
+    @property
+    def level(self) -> Level:
+        """The difficulty level with the overrides applied."""
+        base = LEVELS[self.difficulty]
+        return Level(
+            operands=base.operands if self.operands is None else self.operands,
+            max_value=base.max_value if self.max_value is None else self.max_value,
+            ops=base.ops if self.ops is None else self.ops,
+            parens=base.parens,
+        )
 
 
 # -- expressions -------------------------------------------------------------------------------
 # An expression tree is an int or a tuple (op, left, right).
+
 
 def _random_tree(rng: np.random.Generator, level: Level, n: int):
     if n == 1:
@@ -182,8 +208,13 @@ class ArithmeticEnv(TextEnv):
         self.max_turns = self.config.max_turns
         self.feedback_style = self.config.feedback
 
+    def solution(self, task: Task) -> str | None:
+        if task.answer is None or self.config.prompt_style == "plain":
+            return task.answer
+        return f"Answer: {task.answer}"
+
     def sample_task(self, rng: np.random.Generator) -> Task:
-        level = LEVELS[self.config.difficulty]
+        level = self.config.level
         if level.parens:
             tree = _random_tree(rng, level, level.operands)
         else:

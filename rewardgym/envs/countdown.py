@@ -346,6 +346,9 @@ class CountdownEnv(TextEnv):
         self.max_turns = self.config.max_turns
         self.feedback_style = self.config.feedback
 
+    def solution(self, task: Task) -> str | None:
+        return None if task.answer is None else f"<answer>{task.answer}</answer>"
+
     def sample_task(self, rng: np.random.Generator) -> Task:
         numbers, target, solution = generate_puzzle(rng, self.config)
         return Task(

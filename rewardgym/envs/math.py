@@ -338,6 +338,9 @@ class MathEnv(TextEnv):
         elif cfg.size:
             self.fixed = _fixed_set(cfg.procedural_seed, cfg.size, cfg.difficulty, cfg.kinds)
 
+    def solution(self, task: Task) -> str | None:
+        return None if task.answer is None else f"\\boxed{{{task.answer}}}"
+
     def sample_task(self, rng: np.random.Generator) -> Task:
         cfg = self.config
         if self.rows is not None:

@@ -220,6 +220,9 @@ class PythonToolEnv(TextEnv):
         hint = self.config.hint_text if self.config.hint == "start" else ""
         return "\n\n".join(part for part in (task_prompt, instructions, hint) if part)
 
+    def solution(self, task: Task) -> str | None:
+        return self.inner.unwrapped.solution(task)
+
     def sample_task(self, rng: np.random.Generator) -> Task:
         task = self.inner.sample_task(rng)
         return dataclasses.replace(task, prompt=self.compose_prompt(task.prompt))

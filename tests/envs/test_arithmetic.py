@@ -68,7 +68,9 @@ def test_verifier_exact_and_tricky_forms():
 
 
 def test_multi_turn_retry_with_reason_feedback():
-    env = rewardgym.make("rewardgym/arithmetic-v0", max_turns=2, feedback="reason", prompt_style="plain")
+    env = rewardgym.make(
+        "rewardgym/arithmetic-v0", max_turns=2, feedback="reason", prompt_style="plain"
+    )
     prompt, info = env.reset(seed=1)
     assert prompt.endswith("=") and " " not in prompt
     obs, reward, term, _, _ = env.step("Answer: 100000")
@@ -82,7 +84,10 @@ def test_multi_turn_retry_with_reason_feedback():
     [
         ({"difficulty": 9}, "arithmetic difficulty must be one of [1, 2, 3, 4, 5], got 9"),
         ({"max_turns": 0}, "arithmetic max_turns must be an int >= 1, got 0"),
-        ({"feedback": "loud"}, "arithmetic feedback must be one of ('generic', 'reason'), got 'loud'"),
+        (
+            {"feedback": "loud"},
+            "arithmetic feedback must be one of ('generic', 'reason'), got 'loud'",
+        ),
     ],
 )
 def test_bad_params(params, message):
