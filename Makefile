@@ -9,20 +9,26 @@ EXAMPLE := examples/rewardgym-example-plugin
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check
+# The CPU build of torch, pinned: a plain `torch` requirement would resolve to a CUDA build.
+TORCH ?= torch==2.13.0
+
 # Runtime install (the main job needs no dev tools).
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[math]'
+	$(PIP) $(TORCH)
+	$(PIP) -e '.[training,math]'
 	touch $@
 
-# Dev install: test tools plus the example third-party plugin the tests discover.
+# Dev install: test tools, the peer libraries the benchmarks compare against, and the example
+# third-party plugin the tests discover.
 $(VENV)/.installed-dev: pyproject.toml $(EXAMPLE)/pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]' -e ./$(EXAMPLE)
+	$(PIP) $(TORCH)
+	$(PIP) -e '.[dev]' -e ./$(EXAMPLE)
 	touch $@ $(VENV)/.installed-run
 
-# The main job: list everything registered, then run the env checker on every environment.
+# The main job: the tiny built-in model learns arithmetic (SFT warm-up, then GRPO) on the CPU.
 quickstart: $(VENV)/.installed-run
-	$(BIN)/rewardgym list
-	$(BIN)/rewardgym check --all
+	$(BIN)/rewardgym train quickstart --overwrite
 
 # The test suite (CPU only; GPU tests are marked `gpu` and skipped without a GPU).
 test: $(VENV)/.installed-dev

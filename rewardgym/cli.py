@@ -6,6 +6,8 @@
     rewardgym check ID [ID ...] [--episodes N] [--seed S] [--json]
     rewardgym check --all [--episodes N] [--seed S] [--json]
     rewardgym config [NAME_OR_PATH] [KEY=VALUE ...] [--no-validate]
+    rewardgym train NAME_OR_PATH [KEY=VALUE ...] [--resume | --overwrite] [--no-progress]
+    rewardgym eval NAME_OR_PATH_OR_RUN [KEY=VALUE ...] [--output FILE]
     rewardgym --version
 
 Exit codes: 0 success; 1 a check failed; 2 a usage error, an unknown name or a bad config (any
@@ -45,6 +47,8 @@ EPILOG = """examples:
   rewardgym check --all
   rewardgym check rewardgym/arithmetic-v0 --episodes 10
   rewardgym config arithmetic trainer.steps=50 env.params.difficulty=3
+  rewardgym train quickstart
+  rewardgym eval runs/quickstart eval.episodes=500
 """
 
 
@@ -82,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_list(commands)
     _add_check(commands)
     _add_config(commands)
+    _add_train(commands)
+    _add_eval(commands)
     return parser
 
 
@@ -142,6 +148,38 @@ def _add_config(commands: Any) -> None:
         help="do not look up env / algorithm / engine names or validate their params",
     )
     p.set_defaults(func=cmd_config, parser=p)
+
+
+def _add_train(commands: Any) -> None:
+    p = commands.add_parser(
+        "train",
+        help="train a model with a run config",
+        description="Train a model: every stage of the config (e.g. SFT warm-up, then RL). "
+        "Metrics go to OUTPUT_DIR/metrics.jsonl, evaluations to OUTPUT_DIR/eval/, the final "
+        "model to OUTPUT_DIR/model.",
+    )
+    p.add_argument("source", metavar="NAME_OR_PATH", help="preset name or YAML path")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. trainer.steps=50")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument(
+        "--resume", action="store_true", help="continue the run in output_dir from its checkpoint"
+    )
+    group.add_argument("--overwrite", action="store_true", help="replace a run in output_dir")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+
+def _add_eval(commands: Any) -> None:
+    p = commands.add_parser(
+        "eval",
+        help="evaluate a model on an env (accuracy, pass@k, mean length) as JSON",
+        description="Evaluate a model on the config's env with its eval section. Given a run "
+        "folder (one with config.yaml and model/), evaluates that run's trained model.",
+    )
+    p.add_argument("source", metavar="NAME_OR_PATH_OR_RUN", help="preset, YAML path or run folder")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. eval.episodes=500")
+    p.add_argument("--output", metavar="FILE", help="also write the JSON to FILE")
+    p.set_defaults(func=cmd_eval)
 
 
 def _int_at_least(low: int):
@@ -290,6 +328,44 @@ def cmd_config(args: argparse.Namespace) -> int:
         source, overrides = None, [source, *overrides]
     config = load_config(source, overrides, validate_components=not args.no_validate)
     print(to_yaml(config), end="")
+    return EXIT_OK
+
+
+# -- train and eval ----------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    """``rewardgym train``: check the config, then run every stage."""
+    from rewardgym.core.config import load_config
+
+    config = load_config(args.source, list(args.overrides))
+    from rewardgym.runner.trainer import Trainer
+
+    trainer = Trainer(
+        config, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress
+    )
+    trainer.run()
+    return EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``rewardgym eval``: evaluate and print one JSON object."""
+    from rewardgym.core.config import load_config
+
+    source, overrides = args.source, list(args.overrides)
+    run_dir = os.path.expanduser(source)
+    if os.path.isdir(run_dir) and os.path.isfile(os.path.join(run_dir, "config.yaml")):
+        source = os.path.join(run_dir, "config.yaml")
+        if os.path.isdir(os.path.join(run_dir, "model")):
+            model_path = os.path.join(run_dir, "model")
+            overrides = [f"model.name_or_path={model_path}", "model.params={}", *overrides]
+    config = load_config(source, overrides)
+    from rewardgym.runner.evaluate import evaluate_config
+
+    result = evaluate_config(config)
+    text = json.dumps(result, indent=2)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    print(text)
     return EXIT_OK
 
 

@@ -1,6 +1,6 @@
 """rewardgym's own registrations, made through the same hooks as any third-party plugin.
 
-Nothing here imports an environment or an algorithm: entries are ``"module:attr"`` strings.
+Nothing here imports an environment, an algorithm or an engine: entries are ``"module:attr"`` strings.
 """
 
 from __future__ import annotations
@@ -77,6 +77,37 @@ VERIFIERS: tuple[tuple[str, str, str | None, str], ...] = (
     ),
 )
 
+# (name, entry point, config, description).
+ALGORITHMS: tuple[tuple[str, str, str, str], ...] = tuple(
+    (name, f"rewardgym.algorithms.{name}:{cls}", f"rewardgym.algorithms.{name}:{cls}Config", text)
+    for name, cls, text in (
+        (
+            "grpo",
+            "GRPO",
+            "GRPO: group-mean baseline, optional std scaling, clipped ratio, opt. KL.",
+        ),
+        ("dr_grpo", "DrGRPO", "Dr.GRPO: group-mean baseline, no std, constant loss normaliser."),
+        ("rloo", "RLOO", "RLOO: leave-one-out group baseline."),
+        (
+            "reinforce_pp",
+            "ReinforcePP",
+            "REINFORCE++: token-level KL in the return, batch whitening.",
+        ),
+        ("sft", "SFT", "Supervised fine-tuning on the env's gold solutions or a JSONL file."),
+        ("rft", "RFT", "Rejection-sampling fine-tuning (STaR): fine-tune on correct samples."),
+        ("dpo", "DPO", "DPO on preference pairs from rollouts or a JSONL file."),
+    )
+)
+
+ENGINES: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "hf",
+        "rewardgym.runner.engines.hf:HFEngine",
+        "rewardgym.runner.engines.hf:HFEngineConfig",
+        "transformers, CPU or GPU: batched sampling with KV cache, token ids and log-probs.",
+    ),
+)
+
 PRESETS_PACKAGE = "rewardgym.configs"
 
 
@@ -90,6 +121,18 @@ def rewardgym_register_envs(register: Register) -> None:
 def rewardgym_register_verifiers(register: Register) -> None:
     for id, entry_point, config, description in VERIFIERS:
         register(id, entry_point, config=config, description=description)
+
+
+@hookimpl
+def rewardgym_register_algorithms(register: Register) -> None:
+    for name, entry_point, config, description in ALGORITHMS:
+        register(name, entry_point, config=config, description=description)
+
+
+@hookimpl
+def rewardgym_register_engines(register: Register) -> None:
+    for name, entry_point, config, description in ENGINES:
+        register(name, entry_point, config=config, description=description)
 
 
 @hookimpl

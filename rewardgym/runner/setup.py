@@ -1,0 +1,101 @@
+"""Checks a run config before anything heavy loads, and builds what a run needs from it.
+
+:func:`check_run` is called by ``rewardgym train`` and ``rewardgym eval`` (and by
+:class:`~rewardgym.runner.trainer.Trainer`) before the model loads. It fails with a message that
+says how to fix the problem when: the training extra (torch, transformers) is missing; a stage
+has no algorithm; a name or a param is unknown (already caught by ``load_config``); the model
+params do not fit the model; a data file is missing or malformed; the env has no gold solutions
+for an SFT warm-up from the env; or the rollout strategy is not one the runner can run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rewardgym.core.config import RunConfig, Stage, build_dataclass
+from rewardgym.core.errors import ConfigError, require
+from rewardgym.core.make import make
+from rewardgym.core.registry import ALGORITHMS, ENGINES
+
+__all__ = ["DEFAULT_ENGINE", "RunPlan", "StagePlan", "check_run", "engine_name"]
+
+DEFAULT_ENGINE = "hf"
+STRATEGIES = ("standard",)
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    stage: Stage
+    algorithm: Any  # the built Algorithm
+    data: list[dict[str, str]] | None  # JSONL rows the algorithm trains on, if any
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    config: RunConfig
+    stages: tuple[StagePlan, ...]
+    model_params: Any  # the model params dataclass
+
+
+def engine_name(config: RunConfig) -> str:
+    return config.engine.name or DEFAULT_ENGINE
+
+
+def check_run(config: RunConfig, *, training: bool = True) -> RunPlan:
+    """Everything about ``config`` that can be checked without loading the model."""
+    require("torch", "training", "training and evaluating models")
+    require("transformers", "training", "training and evaluating models")
+    from rewardgym.runner.model_config import model_params_class
+
+    name = config.model.name_or_path
+    model_params = build_dataclass(
+        model_params_class(name), config.model.params, component=f"model '{name}'"
+    )
+    ENGINES.make_config(engine_name(config), config.engine.params)
+    stages = tuple(_check_stage(config, stage) for stage in config.plan()) if training else ()
+    return RunPlan(config, stages, model_params)
+
+
+def _check_stage(config: RunConfig, stage: Stage) -> StagePlan:
+    where = "algorithm.name" if not config.stages else f"stages[{stage.index}].algorithm.name"
+    if stage.algorithm.name is None:
+        raise ConfigError(
+            f"No algorithm is set ({where}). Choose one of: {', '.join(ALGORITHMS.ids())} "
+            f"(e.g. rewardgym train CONFIG {where.replace('.name', '')}.name=grpo)."
+        )
+    if stage.rollout.strategy not in STRATEGIES:
+        raise ConfigError(
+            f"rollout.strategy {stage.rollout.strategy!r} (stage '{stage.name}') cannot be "
+            f"trained by this runner; use one of {', '.join(map(repr, STRATEGIES))}."
+        )
+    algorithm = ALGORITHMS.build(stage.algorithm.name, stage.algorithm.params)
+    return StagePlan(stage, algorithm, _stage_data(config, stage, algorithm))
+
+
+def _stage_data(config: RunConfig, stage: Stage, algorithm: Any) -> list[dict[str, str]] | None:
+    from rewardgym.runner.data import DEMONSTRATION_KEYS, PREFERENCE_KEYS, read_jsonl
+
+    source = getattr(algorithm.config, "source", None)
+    if source == "jsonl":
+        if algorithm.data == "preferences":
+            return read_jsonl(algorithm.config.path, PREFERENCE_KEYS, "preference")
+        return read_jsonl(algorithm.config.path, DEMONSTRATION_KEYS, "demonstration")
+    if algorithm.data == "demonstrations":
+        _check_env_solutions(config, stage)
+    return None
+
+
+def _check_env_solutions(config: RunConfig, stage: Stage) -> None:
+    """SFT from the env needs gold solutions; check the env gives one for a sample task."""
+    env = make(config.env.id, **config.env.params)
+    try:
+        _, info = env.reset(seed=0)
+        if env.unwrapped.solution(info["task"]) is None:
+            raise ConfigError(
+                f"Stage '{stage.name}' trains {stage.algorithm.name!r} on the env's gold "
+                f"solutions, but {config.env.id} has none for its tasks. Give demonstrations "
+                "in a file instead: algorithm.params.source=jsonl algorithm.params.path=FILE."
+            )
+    finally:
+        env.close()

@@ -1,0 +1,312 @@
+"""The training loop: stages of steps, evaluation, checkpoints, metrics.
+
+:class:`Trainer` runs a :class:`~rewardgym.core.config.RunConfig`:
+
+1. :func:`~rewardgym.runner.setup.check_run` checks the config (before the model loads);
+2. the model and tokenizer load, the engine is built around the model, and a
+   :class:`~rewardgym.runner.rollout.RolloutCollector` around the env;
+3. each stage (``stages`` in the config, or one stage ``train``) builds its algorithm, AdamW,
+   the LR schedule and, when the algorithm needs one, a frozen copy of the model as reference;
+   then runs ``trainer.steps`` steps (:func:`~rewardgym.runner.steps.run_step`), evaluating
+   every ``trainer.eval_every`` steps (ending the stage early once
+   ``trainer.stop_at_eval_accuracy`` is reached) and checkpointing every
+   ``trainer.save_every`` steps and at the end of the stage;
+4. the final model is saved to ``<output_dir>/model``; each stage's final evaluation to
+   ``<output_dir>/eval/<stage>.json``; a summary to ``<output_dir>/summary.json``.
+
+``resume=True`` continues from the newest checkpoint and produces the same metrics (apart from
+``time/`` keys) as a run that was never stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rewardgym.core.config import RunConfig, Stage, to_yaml
+from rewardgym.core.errors import ConfigError
+from rewardgym.core.make import make
+from rewardgym.core.registry import ENGINES
+from rewardgym.runner.checkpoint import (
+    CheckpointState,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from rewardgym.runner.evaluate import evaluate
+from rewardgym.runner.metrics import MetricsWriter, ProgressBar
+from rewardgym.runner.rollout import RolloutCollector
+from rewardgym.runner.setup import RunPlan, StagePlan, check_run, engine_name
+from rewardgym.runner.steps import StepContext, run_step
+
+__all__ = ["Trainer", "build_runtime", "lr_lambda"]
+
+
+def lr_lambda(schedule: str, warmup: int, total: int) -> Callable[[int], float]:
+    """The LR multiplier at a step: linear warm-up, then constant, linear or cosine decay."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        if schedule == "linear":
+            return max(0.0, 1.0 - progress)
+        if schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+        return 1.0
+
+    return factor
+
+
+def build_runtime(plan: RunPlan) -> tuple[Any, Any, Any, RolloutCollector, int]:
+    """Model, tokenizer, engine, a rollout collector on the env, and the env's max turns."""
+    from rewardgym.runner.models import load_model
+
+    config = plan.config
+    model, tokenizer = load_model(config.model.name_or_path, plan.model_params, config.model.dtype)
+    model.eval()  # no dropout: sampling and training see the same function
+    spec = ENGINES.get(engine_name(config))
+    engine = spec.load()(model, tokenizer, ENGINES.make_config(spec.id, config.engine.params))
+    env_id, env_params = config.env.id, dict(config.env.params)
+    probe = make(env_id, **env_params)
+    max_turns = int(getattr(probe.unwrapped, "max_turns", 1))
+    probe.close()
+    collector = RolloutCollector(
+        lambda: make(env_id, **env_params),
+        engine,
+        tokenizer,
+        max_context=int(getattr(model.config, "max_position_embeddings", 2048)),
+        turn_separator=config.rollout.turn_separator,
+        env_threads=config.rollout.env_threads,
+    )
+    return model, tokenizer, engine, collector, max_turns
+
+
+class Trainer:
+    """Runs a config end to end. ``log`` receives one-line progress messages."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        resume: bool = False,
+        overwrite: bool = False,
+        progress: bool = True,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.plan = check_run(config)
+        self.config = config
+        self.output_dir = Path(config.output_dir)
+        self.progress = progress
+        self.log = log or (lambda message: print(message, file=sys.stderr))
+        self._resume_from = self._prepare_output_dir(resume, overwrite)
+
+    def _prepare_output_dir(self, resume: bool, overwrite: bool) -> Path | None:
+        out = self.output_dir
+        saved = out / "config.yaml"
+        checkpoint = latest_checkpoint(out) if out.exists() else None
+        if resume:
+            if checkpoint is None:
+                self.log(f"No checkpoint in {out}; starting the run from the beginning.")
+            elif saved.is_file() and saved.read_text() != to_yaml(self.config):
+                raise ConfigError(
+                    f"The run in {out} was started with a different config ({saved}); resume "
+                    "it with the same config and overrides, or use another output_dir."
+                )
+            return checkpoint
+        if out.exists() and any(out.iterdir()):
+            if not overwrite:
+                raise ConfigError(
+                    f"output_dir '{out}' already holds a run. Pass --resume to continue it, "
+                    "--overwrite to replace it, or choose another output_dir=..."
+                )
+            shutil.rmtree(out)
+        return None
+
+    # -- the run ---------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        """Train every stage; returns the summary (also written to ``summary.json``)."""
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        (self.output_dir / "config.yaml").write_text(to_yaml(self.config))
+        state, tensors = (
+            (None, {}) if self._resume_from is None else load_checkpoint(self._resume_from)
+        )
+        self.log(f"Loading model '{self.config.model.name_or_path}'...")
+        self.model, self.tokenizer, self.engine, self.collector, self.max_turns = build_runtime(
+            self.plan
+        )
+        if state is not None:
+            self.model.load_state_dict(tensors["model"])
+            self.engine.update_weights(self.model)
+            self.log(f"Resuming from {self._resume_from}.")
+        writer = MetricsWriter(
+            self.output_dir,
+            tensorboard=any(s.stage.trainer.tensorboard for s in self.plan.stages),
+            keep_lines=None if state is None else state.metrics_lines,
+        )
+        finished = [] if state is None else list(state.finished_stages)
+        try:
+            for stage_plan in self.plan.stages[len(finished) :]:
+                resuming = (
+                    state
+                    if state is not None and state.stage_index == stage_plan.stage.index
+                    else None
+                )
+                finished.append(self._run_stage(stage_plan, writer, finished, resuming, tensors))
+                state, tensors = None, {}
+        finally:
+            writer.close()
+            self.collector.close()
+            self.engine.close()
+        return self._finish(finished)
+
+    def _finish(self, finished: list[dict[str, Any]]) -> dict[str, Any]:
+        from rewardgym.runner.models import save_model
+
+        save_model(self.model, self.tokenizer, self.output_dir / "model")
+        summary = {"output_dir": str(self.output_dir), "stages": finished}
+        (self.output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        for stage in finished:
+            acc = stage["eval"].get("accuracy")
+            self.log(
+                f"  stage {stage['name']:<12} steps {stage['steps']:>5}  eval accuracy {acc:.3f}"
+            )
+        self.log(
+            f"Metrics: {self.output_dir / 'metrics.jsonl'}; model: {self.output_dir / 'model'}"
+        )
+        if any(s.stage.trainer.tensorboard for s in self.plan.stages):
+            self.log(f"Plots: tensorboard --logdir {self.output_dir / 'tensorboard'}")
+        return summary
+
+    def _context(self, plan: StagePlan, tensors: dict[str, Any]) -> StepContext:
+        stage = plan.stage
+        trainer = stage.trainer
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=trainer.lr, weight_decay=trainer.weight_decay)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lr_lambda(trainer.lr_schedule, trainer.warmup_steps, trainer.steps)
+        )
+        ref_model = None
+        if plan.algorithm.needs_reference:
+            ref_model = copy.deepcopy(self.model).eval().requires_grad_(False)
+            if "ref_model" in tensors:
+                ref_model.load_state_dict(tensors["ref_model"])
+        if "optimizer" in tensors:
+            optimizer.load_state_dict(tensors["optimizer"])
+            scheduler.load_state_dict(tensors["scheduler"])
+        return StepContext(
+            config=self.config,
+            stage=stage,
+            algorithm=plan.algorithm,
+            model=self.model,
+            ref_model=ref_model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            engine=self.engine,
+            collector=self.collector,
+            tokenizer=self.tokenizer,
+            max_turns=self.max_turns,
+            data=plan.data,
+        )
+
+    def _run_stage(
+        self,
+        plan: StagePlan,
+        writer: MetricsWriter,
+        finished: list[dict[str, Any]],
+        state: CheckpointState | None,
+        tensors: dict[str, Any],
+    ) -> dict[str, Any]:
+        stage, trainer = plan.stage, plan.stage.trainer
+        ctx = self._context(plan, tensors if state is not None else {})
+        offset = sum(s["steps"] for s in finished)
+        step = 0 if state is None else state.step
+        done = state is not None and state.stage_done
+        self.log(f"Stage '{stage.name}': {stage.algorithm.name}, {trainer.steps} steps.")
+        bar = ProgressBar(
+            trainer.steps, step, f"{stage.name} ({stage.algorithm.name})", self.progress
+        )
+        try:
+            while step < trainer.steps and not done:
+                metrics = run_step(ctx, step)
+                step += 1
+                if trainer.eval_every and step % trainer.eval_every == 0:
+                    result = self._evaluate(stage)
+                    metrics.update({f"eval/{k}": v for k, v in result.items() if k != "time_s"})
+                    target = trainer.stop_at_eval_accuracy
+                    done = target is not None and result["accuracy"] >= target
+                if step % trainer.log_every == 0 or done or step == trainer.steps:
+                    writer.write(
+                        {"stage": stage.name, "step": step, "global_step": offset + step, **metrics}
+                    )
+                bar.update(metrics)
+                if (
+                    trainer.save_every
+                    and step % trainer.save_every == 0
+                    and step < trainer.steps
+                    and not done
+                ):
+                    self._save(ctx, stage, step, writer, finished, stage_done=False)
+        finally:
+            bar.close()
+        result = self._evaluate(stage)
+        self._write_eval(stage, result)
+        record = {
+            "name": stage.name,
+            "algorithm": stage.algorithm.name,
+            "steps": step,
+            "eval": result,
+        }
+        self._save(ctx, stage, step, writer, [*finished, record], stage_done=True)
+        return record
+
+    def _evaluate(self, stage: Stage) -> dict[str, Any]:
+        return evaluate(
+            self.collector,
+            self.config.eval,
+            max_new_tokens=stage.rollout.max_new_tokens,
+            stop=stage.rollout.stop,
+        )
+
+    def _write_eval(self, stage: Stage, result: dict[str, Any]) -> None:
+        folder = self.output_dir / "eval"
+        folder.mkdir(exist_ok=True)
+        (folder / f"{stage.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        self.log(
+            f"Stage '{stage.name}' done: eval accuracy {result['accuracy']:.3f} ({folder / stage.name}.json)"
+        )
+
+    def _save(
+        self,
+        ctx: StepContext,
+        stage: Stage,
+        step: int,
+        writer: MetricsWriter,
+        finished: list[dict[str, Any]],
+        *,
+        stage_done: bool,
+    ) -> None:
+        state = CheckpointState(
+            stage_index=stage.index,
+            stage_name=stage.name,
+            step=step,
+            metrics_lines=writer.lines,
+            stage_done=stage_done,
+            finished_stages=finished,
+        )
+        tensors = {
+            "model": self.model.state_dict(),
+            "optimizer": ctx.optimizer.state_dict(),
+            "scheduler": ctx.scheduler.state_dict(),
+        }
+        if ctx.ref_model is not None:
+            tensors["ref_model"] = ctx.ref_model.state_dict()
+        save_checkpoint(self.output_dir, state, tensors)
