@@ -1,0 +1,172 @@
+"""Seconds per GRPO step: rewardgym's trainer next to TRL's ``GRPOTrainer``, same model, same work.
+
+Both train the same tiny Llama-architecture model (built from a config: hidden 256, 4 layers,
+about 2.9M parameters, char-level tokenizer; the same initial weights) on the same arithmetic
+prompts with the same reward (rewardgym's arithmetic verifier), with the settings of the issue:
+8 prompts x 8 samples per step, up to 32 new tokens, temperature 1, fp32, no gradient
+checkpointing, no KL term (no reference model), one optimizer step per batch, AdamW, lr 1e-5.
+
+A step is everything: sampling, scoring, the loss, backward and the optimizer step. The first
+``--warmup`` steps of each are not timed (TRL's ``train()`` start-up is excluded the same way).
+rewardgym's time per step is read from its ``time/step_s`` metric; TRL's from a callback at the
+end of each step. The table prints the median seconds per step and the ratio.
+
+    python benchmarks/grpo_step.py             # 12 timed steps each
+    python benchmarks/grpo_step.py --quick     # 2 timed steps each (a smoke run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+try:
+    import torch
+    import trl
+    from datasets import Dataset
+except ImportError as exc:  # a benchmark that cannot compare is a failure, not a skip
+    raise SystemExit(
+        "benchmarks/grpo_step.py compares with TRL, which is not installed: "
+        "pip install 'rewardgym[training,bench]' (or the dev extra)."
+    ) from exc
+
+from transformers import TrainerCallback
+
+from rewardgym.core.config import load_config
+from rewardgym.envs.arithmetic import ArithmeticConfig, ArithmeticEnv, ArithmeticVerifier
+from rewardgym.runner.models import TinyModelConfig, build_tiny_model, save_model
+from rewardgym.runner.trainer import Trainer
+
+MODEL = {"hidden_size": 256, "num_layers": 4, "num_heads": 4}
+PROMPTS, GROUP, NEW_TOKENS, LR = 8, 8, 32, 1e-5
+ENV = {"difficulty": 2, "prompt_style": "plain"}
+
+
+def rewardgym_steps(model_dir: Path, steps: int, out: Path) -> list[float]:
+    config = load_config(
+        {
+            "env": {"id": "rewardgym/arithmetic-v0", "params": ENV},
+            "model": {"name_or_path": str(model_dir)},
+            "algorithm": {"name": "grpo", "params": {"kl_coef": 0.0}},
+            "rollout": {
+                "group_size": GROUP,
+                "prompts_per_step": PROMPTS,
+                "max_new_tokens": NEW_TOKENS,
+            },
+            "trainer": {"steps": steps, "lr": LR},
+            "eval": {"episodes": 1},
+            "output_dir": str(out),
+        }
+    )
+    Trainer(config, progress=False, log=lambda message: None).run()
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [r["time/step_s"] for r in records]
+
+
+class _StepTimes(TrainerCallback):
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self._last = None
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._last = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.times.append(time.perf_counter() - self._last)
+
+
+def trl_steps(model_dir: Path, steps: int, out: Path) -> list[float]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    env = ArithmeticEnv(ArithmeticConfig(**ENV))
+    env.reset(seed=0)
+    tasks = [env.sample_task(env.np_random) for _ in range(PROMPTS * steps)]
+    verifier = ArithmeticVerifier()
+    answers = {t.prompt: t for t in tasks}
+
+    def reward(prompts, completions, **kwargs):
+        return [
+            verifier.verify(c, answers[p]).reward or 0.0
+            for p, c in zip(prompts, completions, strict=False)
+        ]
+
+    args = trl.GRPOConfig(
+        output_dir=str(out),
+        per_device_train_batch_size=PROMPTS * GROUP,
+        num_generations=GROUP,
+        max_completion_length=NEW_TOKENS,
+        temperature=1.0,
+        learning_rate=LR,
+        beta=0.0,
+        num_iterations=1,
+        max_steps=steps,
+        bf16=False,
+        fp16=False,
+        gradient_checkpointing=False,
+        use_cpu=True,
+        report_to="none",
+        logging_steps=1_000_000,
+        save_strategy="no",
+        dataloader_num_workers=0,
+        seed=0,
+    )
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    trainer = trl.GRPOTrainer(
+        model=AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32),
+        reward_funcs=reward,
+        args=args,
+        processing_class=tokenizer,
+        train_dataset=Dataset.from_list([{"prompt": t.prompt} for t in tasks]),
+    )
+    timer = _StepTimes()
+    trainer.add_callback(timer)
+    trainer.train()
+    return timer.times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 timed steps each (a smoke run)")
+    parser.add_argument("--steps", type=int, default=12, help="timed steps each (default 12)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON last")
+    args = parser.parse_args()
+    timed = 2 if args.quick else args.steps
+    warmup = 1 if args.quick else args.warmup
+    with tempfile.TemporaryDirectory() as tmp:
+        model, tokenizer = build_tiny_model(TinyModelConfig(**MODEL))
+        params = sum(p.numel() for p in model.parameters())
+        save_model(model, tokenizer, Path(tmp) / "model")
+        ours = rewardgym_steps(Path(tmp) / "model", warmup + timed, Path(tmp) / "ours")[warmup:]
+        theirs = trl_steps(Path(tmp) / "model", warmup + timed, Path(tmp) / "trl")[warmup:]
+    rows = [
+        {"name": "rewardgym grpo", "s_per_step": statistics.median(ours), "runs": ours},
+        {
+            "name": f"TRL {trl.__version__} GRPOTrainer",
+            "s_per_step": statistics.median(theirs),
+            "runs": theirs,
+        },
+    ]
+    base = rows[1]["s_per_step"]
+    print(f"{platform.platform()}, Python {platform.python_version()}, torch {torch.__version__}, "
+          f"{os.cpu_count()} CPUs, {torch.get_num_threads()} threads")  # fmt: skip
+    print(f"model {params / 1e6:.2f}M params, {PROMPTS} prompts x {GROUP} samples, "
+          f"{NEW_TOKENS} new tokens, fp32, {timed} timed steps after {warmup} untimed\n")  # fmt: skip
+    print(f"{'':34}{'s/step':>10}{'vs TRL':>10}")
+    for row in rows:
+        row["ratio"] = row["s_per_step"] / base
+        print(f"{row['name']:34}{row['s_per_step']:>10.3f}{row['ratio']:>9.2f}x")
+    if args.json:
+        print(json.dumps({"steps": timed, "params": params, "rows": rows}))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
