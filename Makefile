@@ -43,6 +43,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/math_verify_throughput.py
 	$(BIN)/python benchmarks/kk_throughput.py
 	$(BIN)/python benchmarks/sandbox_start.py
+	$(BIN)/python benchmarks/grpo_step.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -356,7 +356,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         source = os.path.join(run_dir, "config.yaml")
         if os.path.isdir(os.path.join(run_dir, "model")):
             model_path = os.path.join(run_dir, "model")
-            overrides = [f"model.name_or_path={model_path}", "model.params={}", *overrides]
+            overrides = [f"model.name_or_path={model_path}", "~model.params", *overrides]
     config = load_config(source, overrides)
     from rewardgym.runner.evaluate import evaluate_config
 

@@ -1,6 +1,6 @@
 """Smoke tests of the benchmarks: each script runs end to end with ``--quick --json``.
 
-reasoning-gym is part of the dev extra, so a missing peer library fails these tests (the script
+reasoning-gym and TRL are part of the dev extra, so a missing peer library fails these tests (the script
 exits with the pip command to run) rather than skipping them. The quick numbers are not read.
 """
 
@@ -89,3 +89,12 @@ def test_sandbox_start_quick_run():
     assert data["rows"][0]["ratio"] == 1.0
     assert all(row["median_ms"] > 0 for row in data["rows"])
     assert "process" in data["isolation"]
+
+
+def test_grpo_step_quick_run():
+    table, data = run_quick("grpo_step.py")
+    assert "s/step" in table and "vs TRL" in table
+    names = [row["name"] for row in data["rows"]]
+    assert names[0] == "rewardgym grpo" and names[1].startswith("TRL ")
+    assert data["rows"][1]["ratio"] == 1.0
+    assert all(row["s_per_step"] > 0 and len(row["runs"]) == 2 for row in data["rows"])

@@ -33,6 +33,9 @@ ARITHMETIC_DEFAULTS = {
     "max_turns": 1,
     "feedback": "generic",
     "prompt_style": "instruct",
+    "operands": None,
+    "max_value": None,
+    "ops": None,
 }
 REPO = Path(__file__).resolve().parents[2]
 
@@ -155,7 +158,7 @@ def test_malformed_overrides(overrides, message):
         (
             "env.params.difficulty_=2",
             "Unknown param 'difficulty_' for environment 'rewardgym/arithmetic-v0'. "
-            "Did you mean 'difficulty'? Valid params: difficulty, feedback, max_turns, prompt_style.",
+            "Did you mean 'difficulty'? Valid params: difficulty, feedback, max_turns, max_value, operands, ops, prompt_style.",
         ),
         (
             "env.params.difficulty=9",

@@ -217,3 +217,72 @@ def test_config_errors_are_raised_before_the_model_loads(tmp_path, monkeypatch):
     )
     with pytest.raises(ConfigError, match="does not exist"):
         Trainer(missing_file, progress=False)
+
+
+def test_cli_train_then_eval_a_run_folder(tmp_path, capsys):
+    from rewardgym.cli import main
+
+    run = tmp_path / "cli-run"
+    tiny = [f"model.params.{k}={v}" for k, v in TINY.items()]
+    args = [
+        "train", "quickstart", *tiny, f"output_dir={run}", "stages.0.trainer.steps=3",
+        "stages.1.trainer.steps=2", "eval.episodes=4", "--no-progress",
+    ]  # fmt: skip
+    assert main(args) == 0
+    assert (run / "model" / "config.json").is_file()
+    assert (run / "eval" / "warmup.json").is_file() and (run / "eval" / "rl.json").is_file()
+    summary = json.loads((run / "summary.json").read_text())
+    assert [s["steps"] for s in summary["stages"]] == [3, 2]
+    capsys.readouterr()
+    out_file = tmp_path / "eval.json"
+    code = main(
+        ["eval", str(run), "eval.episodes=6", "eval.samples=2", "eval.temperature=1.0",
+         "eval.pass_k=[1,2]", "--output", str(out_file)]
+    )  # fmt: skip
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(out_file.read_text())
+    assert printed["model"] == str(run / "model") and printed["episodes"] == 6
+    assert 0.0 <= printed["pass@1"] <= printed["pass@2"] <= 1.0
+    assert printed["accuracy"] == pytest.approx(printed["pass@1"])
+    assert main(args) == 2  # the folder holds a run: --resume or --overwrite
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_pass_at_k_matches_the_combinatorial_definition():
+    from itertools import combinations
+
+    from rewardgym.runner.evaluate import pass_at_k
+
+    for n, c, k in [(4, 0, 1), (4, 1, 2), (5, 2, 3), (6, 6, 2), (3, 1, 3)]:
+        samples = [True] * c + [False] * (n - c)
+        subsets = list(combinations(samples, k))
+        expected = sum(any(s) for s in subsets) / len(subsets)
+        assert pass_at_k(n, c, k) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("package", ["torch", "transformers"])
+def test_a_missing_training_extra_names_the_pip_command(package):
+    import subprocess
+    import sys
+
+    code = (
+        f"import sys; sys.modules[{package!r}] = None\n"
+        "from rewardgym.cli import main\n"
+        "sys.exit(main(['train', 'quickstart', 'output_dir=/nonexistent/run']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert f"needs the Python package '{package}', which is not installed" in proc.stderr
+    assert "pip install 'rewardgym[training]'" in proc.stderr
+
+
+def test_tensorboard_logs_when_asked(tmp_path):
+    stage = {
+        "name": "s",
+        "algorithm": {"name": "sft"},
+        "trainer": {"steps": 2, "tensorboard": True},
+    }
+    _train(_config(tmp_path, SINGLE_TURN, [stage]))
+    events = list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
