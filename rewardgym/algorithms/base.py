@@ -75,6 +75,7 @@ class PolicyGradient(Algorithm):
     """
 
     data: ClassVar[str] = "rollouts"
+    kl_in_reward: ClassVar[bool] = False  # True: kl_coef penalises the reward, not the loss
 
     @property
     def needs_reference(self) -> bool:
@@ -104,5 +105,19 @@ class PolicyGradient(Algorithm):
         *,
         ref_logprobs: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """The micro-batch's share of the step loss (a scalar with grad) and logging metrics."""
-        raise NotImplementedError(f"{type(self).__name__} must implement loss()")
+        """The micro-batch's share of the step loss (a scalar with grad) and logging metrics.
+
+        Default: :func:`~rewardgym.algorithms._policy_loss.clipped_policy_loss` with the
+        config's ``clip_eps``, ``clip_eps_high`` (if any) and ``aggregation`` (a class attribute
+        ``aggregation`` wins), and its ``kl_coef`` in the loss unless ``kl_in_reward`` is True
+        (then the KL was spent in :meth:`advantages`, and ``ref_logprobs`` only logs ``kl``).
+        """
+        from rewardgym.algorithms._policy_loss import clipped_policy_loss
+
+        c = self.config
+        return clipped_policy_loss(
+            logprobs, old_logprobs, advantages, mask, scale,
+            clip_eps=c.clip_eps, clip_eps_high=getattr(c, "clip_eps_high", None),
+            kl_coef=0.0 if self.kl_in_reward else c.kl_coef, ref_logprobs=ref_logprobs,
+            aggregation=getattr(self, "aggregation", None) or c.aggregation,
+        )  # fmt: skip

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 
 from rewardgym.algorithms._checks import check_clip
 from rewardgym.algorithms._groups import row_tokens
-from rewardgym.algorithms._policy_loss import clipped_policy_loss
-from rewardgym.algorithms.base import LossScale, PolicyGradient
+from rewardgym.algorithms.base import PolicyGradient
 from rewardgym.algorithms.grpo import group_advantages
 
 __all__ = ["DrGRPO", "DrGRPOConfig"]
@@ -54,13 +53,3 @@ class DrGRPO(PolicyGradient):
     ):
         adv = group_advantages(rewards, scorable, group_size, scale_by_std=False)  # (N,)
         return row_tokens(adv, mask)  # (N, T)
-
-    def loss(
-        self, logprobs, old_logprobs, advantages, mask, scale: LossScale, *, ref_logprobs=None
-    ):
-        c = self.config
-        return clipped_policy_loss(
-            logprobs, old_logprobs, advantages, mask, scale,
-            clip_eps=c.clip_eps, clip_eps_high=c.clip_eps_high,
-            kl_coef=c.kl_coef, ref_logprobs=ref_logprobs, aggregation=self.aggregation,
-        )  # fmt: skip

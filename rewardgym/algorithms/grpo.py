@@ -20,8 +20,8 @@ import torch
 
 from rewardgym.algorithms._checks import check_bool, check_choice, check_clip, check_number
 from rewardgym.algorithms._groups import as_groups, group_mean, row_tokens
-from rewardgym.algorithms._policy_loss import AGGREGATIONS, clipped_policy_loss
-from rewardgym.algorithms.base import LossScale, PolicyGradient
+from rewardgym.algorithms._policy_loss import AGGREGATIONS
+from rewardgym.algorithms.base import PolicyGradient
 
 __all__ = ["GRPO", "GRPOConfig", "group_advantages"]
 
@@ -83,13 +83,3 @@ class GRPO(PolicyGradient):
         c = self.config
         adv = group_advantages(rewards, scorable, group_size, c.scale_by_std, c.std_eps)  # (N,)
         return row_tokens(adv, mask)  # (N, T)
-
-    def loss(
-        self, logprobs, old_logprobs, advantages, mask, scale: LossScale, *, ref_logprobs=None
-    ):
-        c = self.config
-        return clipped_policy_loss(
-            logprobs, old_logprobs, advantages, mask, scale,
-            clip_eps=c.clip_eps, clip_eps_high=c.clip_eps_high,
-            kl_coef=c.kl_coef, ref_logprobs=ref_logprobs, aggregation=c.aggregation,
-        )  # fmt: skip

@@ -25,8 +25,8 @@ import torch
 
 from rewardgym.algorithms._checks import check_choice, check_clip
 from rewardgym.algorithms._groups import as_groups, group_mean
-from rewardgym.algorithms._policy_loss import AGGREGATIONS, clipped_policy_loss
-from rewardgym.algorithms.base import LossScale, PolicyGradient
+from rewardgym.algorithms._policy_loss import AGGREGATIONS
+from rewardgym.algorithms.base import PolicyGradient
 from rewardgym.core.errors import ConfigError
 
 __all__ = ["BASELINES", "WHITEN_EPS", "ReinforcePP", "ReinforcePPConfig", "token_returns", "whiten"]
@@ -92,6 +92,7 @@ class ReinforcePP(PolicyGradient):
     """REINFORCE++: token-level KL in the return, batch-whitened advantages, PPO-clip loss."""
 
     config: ReinforcePPConfig
+    kl_in_reward = True  # the KL goes into the per-token returns
 
     def advantages(
         self, rewards, scorable, mask, group_size, *, old_logprobs=None, ref_logprobs=None
@@ -111,13 +112,3 @@ class ReinforcePP(PolicyGradient):
         weight = mask * m.reshape(-1, 1)  # (N, T) trained tokens of scorable rows
         returns = token_returns(r.reshape(-1), weight, token_kl, c.kl_coef)  # (N, T)
         return whiten(returns, (weight > 0).to(returns.dtype)).to(torch.float32)  # (N, T)
-
-    def loss(
-        self, logprobs, old_logprobs, advantages, mask, scale: LossScale, *, ref_logprobs=None
-    ):
-        # kl_coef is spent in the reward: the loss has no KL term (ref_logprobs only logs "kl").
-        return clipped_policy_loss(
-            logprobs, old_logprobs, advantages, mask, scale,
-            clip_eps=self.config.clip_eps, kl_coef=0.0, ref_logprobs=ref_logprobs,
-            aggregation=self.config.aggregation,
-        )  # fmt: skip

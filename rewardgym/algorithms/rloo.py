@@ -20,8 +20,8 @@ import torch
 
 from rewardgym.algorithms._checks import check_choice, check_clip
 from rewardgym.algorithms._groups import as_groups, row_tokens
-from rewardgym.algorithms._policy_loss import AGGREGATIONS, clipped_policy_loss
-from rewardgym.algorithms.base import LossScale, PolicyGradient
+from rewardgym.algorithms._policy_loss import AGGREGATIONS
+from rewardgym.algorithms.base import PolicyGradient
 from rewardgym.core.errors import ConfigError
 
 __all__ = ["RLOO", "RLOOConfig", "kl_penalised_rewards", "leave_one_out_advantages"]
@@ -84,6 +84,7 @@ class RLOO(PolicyGradient):
     """RLOO: leave-one-out baseline, KL penalty in the reward, PPO-clip loss."""
 
     config: RLOOConfig
+    kl_in_reward = True  # the KL penalises each row's reward (see kl_penalised_rewards)
 
     def advantages(
         self, rewards, scorable, mask, group_size, *, old_logprobs=None, ref_logprobs=None
@@ -92,13 +93,3 @@ class RLOO(PolicyGradient):
         r = kl_penalised_rewards(rewards, mask, c.kl_coef, old_logprobs, ref_logprobs)  # (N,)
         adv = leave_one_out_advantages(r, scorable, group_size)  # (N,)
         return row_tokens(adv, mask)  # (N, T)
-
-    def loss(
-        self, logprobs, old_logprobs, advantages, mask, scale: LossScale, *, ref_logprobs=None
-    ):
-        # kl_coef is spent in the reward: the loss has no KL term (ref_logprobs only logs "kl").
-        return clipped_policy_loss(
-            logprobs, old_logprobs, advantages, mask, scale,
-            clip_eps=self.config.clip_eps, kl_coef=0.0, ref_logprobs=ref_logprobs,
-            aggregation=self.config.aggregation,
-        )  # fmt: skip

@@ -92,13 +92,7 @@ def _rollouts(ctx: StepContext, step: int) -> tuple[list[Episode], TokenBatch, d
         seed=derive_seed(seed, 1),
     )
     episodes = ctx.collector.collect(tasks, rollout.group_size, params)
-    batch = pack(
-        [e.prompt_ids for e in episodes],
-        [e.response_ids for e in episodes],
-        [[float(m) for m in e.model_mask] for e in episodes],
-        [e.logprobs for e in episodes],
-        _pad_id(ctx.tokenizer),
-    )
+    batch = _pack_episodes(ctx, episodes)
     n = len(episodes)
     rewards = [e.reward for e in episodes if e.scorable]
     metrics = {
@@ -110,6 +104,18 @@ def _rollouts(ctx: StepContext, step: int) -> tuple[list[Episode], TokenBatch, d
         "time/rollout_s": time.perf_counter() - start,
     }
     return episodes, batch, metrics
+
+
+def _pack_episodes(ctx: StepContext, episodes: list[Episode]) -> TokenBatch:
+    """Episodes as a :class:`TokenBatch`: prompt ids, then everything after them, with the
+    model's tokens as the loss mask and the engine's log-probs as ``old_logprobs``."""
+    return pack(
+        [e.prompt_ids for e in episodes],
+        [e.response_ids for e in episodes],
+        [[float(m) for m in e.model_mask] for e in episodes],
+        [e.logprobs for e in episodes],
+        _pad_id(ctx.tokenizer),
+    )
 
 
 def _pad_id(tokenizer: Any) -> int:
@@ -289,14 +295,7 @@ def _preference_batch(ctx: StepContext, step: int) -> tuple[TokenBatch, int, dic
     rewards, scorable = _tensors(episodes)
     pairs = ctx.algorithm.pairs(rewards, scorable, ctx.stage.rollout.group_size)
     order = [i for i, _ in pairs] + [j for _, j in pairs]
-    chosen = [episodes[i] for i in order]
-    batch = pack(
-        [e.prompt_ids for e in chosen],
-        [e.response_ids for e in chosen],
-        [[float(m) for m in e.model_mask] for e in chosen],
-        [e.logprobs for e in chosen],
-        _pad_id(ctx.tokenizer),
-    )
+    batch = _pack_episodes(ctx, [episodes[i] for i in order])
     return batch, len(pairs), metrics
 
 
