@@ -111,28 +111,29 @@ ENGINES: tuple[tuple[str, str, str, str], ...] = (
 PRESETS_PACKAGE = "rewardgym.configs"
 
 
+def _register_rows(register: Register, rows: tuple[tuple[str, str, str | None, str], ...]) -> None:
+    for name, entry_point, config, description in rows:
+        register(name, entry_point, config=config, description=description)
+
+
 @hookimpl
 def rewardgym_register_envs(register: Register) -> None:
-    for id, entry_point, config, description in ENVS:
-        register(id, entry_point, config=config, description=description)
+    _register_rows(register, ENVS)
 
 
 @hookimpl
 def rewardgym_register_verifiers(register: Register) -> None:
-    for id, entry_point, config, description in VERIFIERS:
-        register(id, entry_point, config=config, description=description)
+    _register_rows(register, VERIFIERS)
 
 
 @hookimpl
 def rewardgym_register_algorithms(register: Register) -> None:
-    for name, entry_point, config, description in ALGORITHMS:
-        register(name, entry_point, config=config, description=description)
+    _register_rows(register, ALGORITHMS)
 
 
 @hookimpl
 def rewardgym_register_engines(register: Register) -> None:
-    for name, entry_point, config, description in ENGINES:
-        register(name, entry_point, config=config, description=description)
+    _register_rows(register, ENGINES)
 
 
 @hookimpl
