@@ -47,6 +47,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/math_verify_throughput.py
 	$(BIN)/python benchmarks/kk_throughput.py
 	$(BIN)/python benchmarks/sandbox_start.py
+	$(BIN)/python benchmarks/rollout_throughput.py
 	$(BIN)/python benchmarks/grpo_step.py
 
 clean:

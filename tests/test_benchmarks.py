@@ -98,3 +98,12 @@ def test_grpo_step_quick_run():
     assert names[0] == "rewardgym grpo" and names[1].startswith("TRL ")
     assert data["rows"][1]["ratio"] == 1.0
     assert all(row["s_per_step"] > 0 and len(row["runs"]) == 2 for row in data["rows"])
+
+
+def test_rollout_throughput_quick_run():
+    table, data = run_quick("rollout_throughput.py")
+    assert "tokens/s" in table and "vs generate" in table
+    names = [row["name"] for row in data["rows"]]
+    assert names == ["rewardgym hf engine", "transformers model.generate"]
+    assert data["rows"][1]["ratio"] == 1.0
+    assert all(row["tokens_per_s"] > 0 and len(row["runs"]) == 2 for row in data["rows"])
