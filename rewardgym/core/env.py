@@ -45,8 +45,10 @@ class TextEnv(gym.Env[str, str]):
         max_turns: attempts per episode (1: single-turn; >1: retry with feedback).
         feedback_style: ``"generic"`` ("incorrect, try again") or ``"reason"`` (the verdict's
             reason is shown to the model).
-    and override :meth:`score` (e.g. to add a format term), :meth:`feedback`, or
-    :meth:`solution` (the gold response used for SFT warm-up).
+    and override :meth:`score` (e.g. to add a format term), :meth:`feedback`,
+    :meth:`solution` (the gold response used for SFT warm-up), or the per-budget reward hooks
+    :meth:`forced_answer_suffix` and :meth:`score_forced_answer` (and the strings
+    ``think_end``, ``truncation_marker``, ``answer_cue`` they use).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}
@@ -54,6 +56,11 @@ class TextEnv(gym.Env[str, str]):
     verifier: Verifier
     max_turns: int = 1
     feedback_style: str = "generic"
+    # Per-budget reward hooks (anytime reasoning): how a thinking trace is closed when the
+    # model is made to answer at a budget. Defaults: the BRPO reference strings.
+    think_end: str = "</think>"
+    truncation_marker: str = "...\n\n...\n\n"
+    answer_cue: str = "\n\n**Final Answer**\n"
 
     def __init__(self, *, render_mode: str | None = None) -> None:
         super().__init__()
@@ -86,6 +93,28 @@ class TextEnv(gym.Env[str, str]):
         it. Default: the task's gold answer as it is; override to add the format the verifier
         expects (a ``\\boxed{}``, an ``Answer:`` line, tags)."""
         return task.answer
+
+    def forced_answer_suffix(self, truncated: bool) -> str:
+        """The text inserted after a thinking trace to make the model answer now (never
+        trained on). A trace cut at a budget (``truncated``) gets the truncation marker, the
+        end-of-thinking marker and the answer cue; a trace that ended by itself (it already
+        ends with ``think_end``) gets the answer cue only."""
+        if truncated:
+            return f"{self.truncation_marker}{self.think_end}{self.answer_cue}"
+        return self.answer_cue
+
+    def score_forced_answer(self, trace: str, answer: str, task: Task) -> Verdict:
+        """The reward of an answer forced at a budget. ``trace`` is the thinking text the
+        answer was forced from, including the inserted suffix. Default: the format rule of
+        BRPO (exactly one end-of-thinking marker in the trace; otherwise reward 0), then the
+        env's :meth:`score` on the answer."""
+        count = trace.count(self.think_end)
+        if count != 1:
+            return Verdict(
+                reward=0.0, correct=False,
+                reason=f"format: {count} end-of-thinking markers {self.think_end!r}, expected 1",
+            )  # fmt: skip
+        return self.score(Completion(answer), task)
 
     def feedback(self, verdict: Verdict, completion: Completion) -> str:
         """The env's reply after a wrong answer in a multi-turn episode."""
