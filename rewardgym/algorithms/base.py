@@ -76,6 +76,10 @@ class PolicyGradient(Algorithm):
 
     data: ClassVar[str] = "rollouts"
     kl_in_reward: ClassVar[bool] = False  # True: kl_coef penalises the reward, not the loss
+    # The rollout strategy the algorithm trains on (rollout.strategy must match): "standard"
+    # (calls advantages()), "anytime" (BRPO-style: anytime_advantages()) or "episodic"
+    # (MRT-style: episodic_advantages()).
+    strategy: ClassVar[str] = "standard"
 
     @property
     def needs_reference(self) -> bool:

@@ -32,6 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from rewardgym.core.budgets import DEFAULT_MARKERS, BudgetSchedule, EpisodeSegmenter
 from rewardgym.core.errors import ConfigError, UnknownNameError, did_you_mean
 from rewardgym.core.params import RUN_CONFIG, build, build_dataclass, convert, field_types
 from rewardgym.core.registry import ALGORITHMS, ENGINES, ENVS, NAME_RE, PRESETS, Registry
@@ -41,8 +42,10 @@ __all__ = [
     "LR_SCHEDULES",
     "ROLLOUT_STRATEGIES",
     "AlgorithmSection",
+    "AnytimeSection",
     "EngineSection",
     "EnvSection",
+    "EpisodicSection",
     "EvalSection",
     "ModelSection",
     "RolloutSection",
@@ -146,13 +149,76 @@ class EngineSection:
 
 
 @dataclass(frozen=True)
+class AnytimeSection:
+    """The ``anytime`` rollout strategy (BRPO): each thinking trace is cut at ``budgets``
+    (thinking tokens, strictly increasing; the largest caps the trace) and ``summaries``
+    forced answers of at most ``summary_max_tokens`` tokens are sampled at each budget, at
+    ``summary_temperature`` (None: the rollout's). ``prior``: ``base``, ``uniform``, ``linear``
+    or one probability per budget (the weights of the anytime objective)."""
+
+    budgets: tuple[int, ...] = (2000, 4000, 6000, 8000)
+    prior: str | tuple[float, ...] = "uniform"
+    summaries: int = 4
+    summary_max_tokens: int = 128
+    summary_temperature: float | None = None
+
+    def __post_init__(self) -> None:
+        _normalise(self, "rollout.anytime")
+        _at_least(self, "rollout.anytime", 1, "summaries", "summary_max_tokens")
+        t = self.summary_temperature
+        if t is not None:
+            _check(t >= 0, "rollout.anytime.summary_temperature", ">= 0 (0: greedy)", t)
+        self.schedule  # noqa: B018 -- budgets and prior are valid together
+
+    @property
+    def schedule(self) -> BudgetSchedule:
+        """The budgets and prior as a :class:`~rewardgym.core.budgets.BudgetSchedule`."""
+        try:
+            return BudgetSchedule(self.budgets, self.prior)
+        except ConfigError as exc:
+            raise ConfigError(f"rollout.anytime: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class EpisodicSection:
+    """The ``episodic`` rollout strategy (MRT): a trace is split into episodes at paragraphs
+    that begin with one of ``markers`` (a cut needs more than ``min_gap`` paragraphs since the
+    previous one; every ``merge_every`` episodes are merged), and ``probes`` forced answers of
+    at most ``probe_max_tokens`` tokens are sampled at ``probe_temperature`` after the empty
+    prefix and after each episode."""
+
+    markers: tuple[str, ...] = DEFAULT_MARKERS
+    min_gap: int = 2
+    merge_every: int = 1
+    probes: int = 8
+    probe_max_tokens: int = 128
+    probe_temperature: float = 0.6
+
+    def __post_init__(self) -> None:
+        _normalise(self, "rollout.episodic")
+        _at_least(self, "rollout.episodic", 1, "probes", "probe_max_tokens")
+        t = self.probe_temperature
+        _check(t >= 0, "rollout.episodic.probe_temperature", ">= 0 (0: greedy)", t)
+        self.segmenter  # noqa: B018 -- markers, min_gap and merge_every are valid
+
+    @property
+    def segmenter(self) -> EpisodeSegmenter:
+        """The episode rule as an :class:`~rewardgym.core.budgets.EpisodeSegmenter`."""
+        try:
+            return EpisodeSegmenter(self.markers, self.min_gap, self.merge_every)
+        except ConfigError as exc:
+            raise ConfigError(f"rollout.episodic: {exc}") from exc
+
+
+@dataclass(frozen=True)
 class RolloutSection:
     """How samples are collected: group size per prompt, prompts per step, sampling params, and
     the rollout strategy (standard, anytime budget probes, or episodic progress rewards).
 
     ``max_new_tokens`` bounds each model turn; ``stop`` strings end a turn (kept in the output);
     ``turn_separator`` goes around an env reply in a multi-turn episode; ``env_threads`` > 1
-    steps the environments of a batch in that many threads (for slow verifiers)."""
+    steps the environments of a batch in that many threads (for slow verifiers). ``anytime``
+    and ``episodic`` configure those strategies (validated whatever the strategy)."""
 
     group_size: int = 8
     prompts_per_step: int = 8
@@ -163,6 +229,8 @@ class RolloutSection:
     turn_separator: str = "\n"
     env_threads: int = 1
     strategy: str = "standard"
+    anytime: AnytimeSection = field(default_factory=AnytimeSection)
+    episodic: EpisodicSection = field(default_factory=EpisodicSection)
 
     def __post_init__(self) -> None:
         _normalise(self, "rollout")
@@ -219,7 +287,9 @@ class EvalSection:
     of each stage, and by ``rewardgym eval``): ``episodes`` tasks drawn from the env with
     ``seed`` (distinct from the training seeds), ``samples`` completions per task at
     ``temperature`` (0: greedy), pass@k for each k in ``pass_k``. ``max_new_tokens`` None: the
-    rollout's."""
+    rollout's. ``budgets`` (thinking tokens, strictly increasing; empty: off) add a budget
+    evaluation: traces up to the largest budget, a forced answer at 0 tokens and at each budget;
+    ``budget_prior`` weights the budgets in the anytime accuracy."""
 
     episodes: int = 100
     samples: int = 1
@@ -228,9 +298,13 @@ class EvalSection:
     max_new_tokens: int | None = None
     pass_k: tuple[int, ...] = (1,)
     seed: int = 1_000_003
+    budgets: tuple[int, ...] = ()
+    budget_prior: str | tuple[float, ...] = "uniform"
 
     def __post_init__(self) -> None:
         _normalise(self, "eval")
+        if self.budgets:
+            self.budget_schedule  # noqa: B018 -- budgets and prior are valid together
         _at_least(self, "eval", 1, "episodes", "samples")
         _at_least(self, "eval", 0, "seed")
         _check(self.temperature >= 0, "eval.temperature", ">= 0 (0: greedy)", self.temperature)
@@ -244,6 +318,16 @@ class EvalSection:
                 f"a list of k with 1 <= k <= eval.samples ({self.samples})",
                 list(self.pass_k),
             )
+
+    @property
+    def budget_schedule(self) -> BudgetSchedule | None:
+        """The evaluation budgets and prior, or None when ``budgets`` is empty."""
+        if not self.budgets:
+            return None
+        try:
+            return BudgetSchedule(self.budgets, self.budget_prior)
+        except ConfigError as exc:
+            raise ConfigError(f"eval.budgets / eval.budget_prior: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -324,12 +408,25 @@ def _resolve_stage(config: RunConfig, index: int, stage: StageSection) -> Stage:
         ("rollout", RolloutSection, to_dict(config.rollout), stage.rollout),
     ):
         try:
-            sections.append(build(cls, {**base, **overrides}, RUN_CONFIG, f"{where}.{name}."))
+            merged = _deep_merge(base, overrides)
+            sections.append(build(cls, merged, RUN_CONFIG, f"{where}.{name}."))
         except ConfigError as exc:
             if where in str(exc):
                 raise
             raise ConfigError(f"In {where}: {exc}") from exc
     return Stage(index, stage.name, *sections)
+
+
+def _deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` on top; nested sections (``rollout.anytime``) are merged key
+    by key, everything else (lists included) is replaced."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and key != "params":
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -348,7 +445,8 @@ def load_config(
 
     ``source``: a preset name (``"arithmetic"``; see :func:`preset_names`), a path to a YAML file
     (a ``Path``, or a str that is not a preset-style name, e.g. ``"my.yaml"``), a mapping, a
-    RunConfig, or None for the defaults. ``overrides`` are applied in order: omegaconf dotlist
+    RunConfig, or None for the defaults. A preset or file may start from another one with a
+    top-level ``base: NAME_OR_PATH`` key (its own keys win; lists are replaced whole). ``overrides`` are applied in order: omegaconf dotlist
     items ``"trainer.steps=50"``, ``"env.params.difficulty=3"`` (values parsed as YAML), or
     ``"~env.params"`` to delete a key. Interpolations (``${seed}``) are resolved. Raises
     :class:`ConfigError` for every problem found in the config.
@@ -402,13 +500,33 @@ def _source(source: Any) -> Any:
     if isinstance(source, Mapping):
         return _create(dict(source), "the given mapping")
     if isinstance(source, str) and NAME_RE.match(source):
-        return _load_preset(source)
+        return _with_base(_load_preset(source), f"the preset '{source}'", (source,))
     if isinstance(source, (str, os.PathLike)):
-        return _load_file(Path(source).expanduser())
+        path = Path(source).expanduser()
+        return _with_base(_load_file(path), f"the config file '{path}'", (str(path),))
     raise ConfigError(
         f"A config source must be a preset name, a path to a YAML file, a mapping or None; "
         f"got {type(source).__name__}."
     )
+
+
+def _with_base(cfg: Any, what: str, chain: tuple[str, ...]) -> Any:
+    """A preset or file with a top-level ``base: NAME`` key is merged onto that preset (or
+    file, relative to the working directory): its keys win, lists are replaced whole."""
+    if "base" not in cfg:
+        return cfg
+    base = cfg.pop("base")
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"'base' in {what} must be a preset name or a file path, got {base!r}.")
+    if base in chain:
+        raise ConfigError(f"'base' in {what} makes a cycle: {' -> '.join((*chain, base))}.")
+    if NAME_RE.match(base):
+        parent = _with_base(_load_preset(base), f"the preset '{base}'", (*chain, base))
+    else:
+        parent = _with_base(
+            _load_file(Path(base).expanduser()), f"the file '{base}'", (*chain, base)
+        )
+    return _merge(parent, cfg, what)
 
 
 def _create(data: Any, what: str) -> Any:

@@ -5,7 +5,7 @@
 says how to fix the problem when: the training extra (torch, transformers) is missing; a stage
 has no algorithm; a name or a param is unknown (already caught by ``load_config``); the model
 params do not fit the model; a data file is missing or malformed; the env has no gold solutions
-for an SFT warm-up from the env; or the rollout strategy is not one the runner can run.
+for an SFT warm-up from the env; or the rollout strategy is not the one the algorithm trains on.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from rewardgym.core.registry import ALGORITHMS, ENGINES
 __all__ = ["DEFAULT_ENGINE", "RunPlan", "StagePlan", "check_run", "engine_name"]
 
 DEFAULT_ENGINE = "hf"
-STRATEGIES = ("standard",)
 
 
 @dataclass(frozen=True)
@@ -64,13 +63,29 @@ def _check_stage(config: RunConfig, stage: Stage) -> StagePlan:
             f"No algorithm is set ({where}). Choose one of: {', '.join(ALGORITHMS.ids())} "
             f"(e.g. rewardgym train CONFIG {where.replace('.name', '')}.name=grpo)."
         )
-    if stage.rollout.strategy not in STRATEGIES:
-        raise ConfigError(
-            f"rollout.strategy {stage.rollout.strategy!r} (stage '{stage.name}') cannot be "
-            f"trained by this runner; use one of {', '.join(map(repr, STRATEGIES))}."
-        )
     algorithm = ALGORITHMS.build(stage.algorithm.name, stage.algorithm.params)
+    _check_strategy(config, stage, algorithm)
     return StagePlan(stage, algorithm, _stage_data(config, stage, algorithm))
+
+
+def _check_strategy(config: RunConfig, stage: Stage, algorithm: Any) -> None:
+    """The stage's rollout.strategy must be the one its algorithm trains on (algorithms that do
+    not sample rollouts, such as sft, ignore it)."""
+    needed = getattr(algorithm, "strategy", "standard")
+    if algorithm.data != "rollouts" or getattr(algorithm.config, "source", None) == "jsonl":
+        return
+    have = stage.rollout.strategy
+    if have != needed:
+        where = (
+            "rollout.strategy" if not config.stages else f"stages[{stage.index}].rollout.strategy"
+        )
+        raise ConfigError(
+            f"Algorithm {stage.algorithm.name!r} (stage '{stage.name}') trains on {needed!r} "
+            f"rollouts, but {where} is {have!r}. Set {where}={needed}"
+            + (" (with rollout.anytime.budgets)" if needed == "anytime" else "")
+            + (" (with rollout.episodic.markers)" if needed == "episodic" else "")
+            + "."
+        )
 
 
 def _stage_data(config: RunConfig, stage: Stage, algorithm: Any) -> list[dict[str, str]] | None:

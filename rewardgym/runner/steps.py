@@ -33,7 +33,7 @@ from rewardgym.runner.rollout import (
     encode_text,
 )
 
-__all__ = ["StepContext", "run_step"]
+__all__ = ["StepContext", "optimise_parts", "pad_id", "reference_logprobs", "run_step"]
 
 
 @dataclass
@@ -62,7 +62,12 @@ def run_step(ctx: StepContext, step: int) -> dict[str, Any]:
     """Run training step ``step`` of the stage; returns its metrics."""
     start = time.perf_counter()
     name = ctx.stage.algorithm.name
-    if isinstance(ctx.algorithm, PolicyGradient):
+    strategy = getattr(ctx.algorithm, "strategy", "standard")
+    if strategy in ("anytime", "episodic"):
+        from rewardgym.runner.anytime_steps import anytime_step, episodic_step
+
+        metrics = (anytime_step if strategy == "anytime" else episodic_step)(ctx, step)
+    elif isinstance(ctx.algorithm, PolicyGradient):
         metrics = _policy_gradient_step(ctx, step)
     elif name == "sft" or ctx.algorithm.data == "demonstrations":
         metrics = _sft_step(ctx, step)
@@ -114,11 +119,11 @@ def _pack_episodes(ctx: StepContext, episodes: list[Episode]) -> TokenBatch:
         [e.response_ids for e in episodes],
         [[float(m) for m in e.model_mask] for e in episodes],
         [e.logprobs for e in episodes],
-        _pad_id(ctx.tokenizer),
+        pad_id(ctx.tokenizer),
     )
 
 
-def _pad_id(tokenizer: Any) -> int:
+def pad_id(tokenizer: Any) -> int:
     pad = tokenizer.pad_token_id
     return int(pad if pad is not None else tokenizer.eos_token_id)
 
@@ -149,7 +154,7 @@ def _supervised_batch(ctx: StepContext, pairs: list[tuple[str, str]]) -> TokenBa
         responses,
         [[1.0] * len(r) for r in responses],
         None,
-        _pad_id(ctx.tokenizer),
+        pad_id(ctx.tokenizer),
     )
 
 
@@ -159,14 +164,23 @@ LossFn = Callable[[TokenBatch, slice], tuple[torch.Tensor, dict[str, float]]]
 
 def _optimise(ctx: StepContext, batch: TokenBatch, loss_fn: LossFn) -> dict[str, float]:
     """One optimizer step: micro-batches (``trainer.grad_accum``), backward, clip, step."""
+    return optimise_parts(ctx, [(batch, loss_fn)])
+
+
+def optimise_parts(ctx: StepContext, parts: list[tuple[TokenBatch, LossFn]]) -> dict[str, float]:
+    """One optimizer step over several batches (e.g. thinking rows and summary rows, packed
+    apart so that neither pays the other's padding): each split into ``trainer.grad_accum``
+    micro-batches; their losses add up to the step's loss."""
     trainer = ctx.stage.trainer
     start = time.perf_counter()
     ctx.optimizer.zero_grad(set_to_none=True)
     totals: dict[str, float] = {}
-    for rows in micro_batches(batch.num_rows, trainer.grad_accum):
-        loss, metrics = loss_fn(batch.select(rows), rows)
-        loss.backward()
-        _accumulate(totals, metrics, (rows.stop - rows.start) / batch.num_rows)
+    total_rows = sum(batch.num_rows for batch, _ in parts)
+    for batch, loss_fn in parts:
+        for rows in micro_batches(batch.num_rows, trainer.grad_accum):
+            loss, metrics = loss_fn(batch.select(rows), rows)
+            loss.backward()
+            _accumulate(totals, metrics, (rows.stop - rows.start) / total_rows)
     params = [p for p in ctx.model.parameters() if p.requires_grad]
     grad_norm = torch.nn.utils.clip_grad_norm_(params, trainer.max_grad_norm)
     if not torch.isfinite(grad_norm):
@@ -189,7 +203,7 @@ def _accumulate(totals: dict[str, float], metrics: dict[str, float], weight: flo
         totals[key] = totals.get(key, 0.0) + share * float(value)
 
 
-def _reference_logprobs(
+def reference_logprobs(
     ctx: StepContext, batch: TokenBatch, temperature: float
 ) -> torch.Tensor | None:
     if ctx.ref_model is None:
@@ -207,7 +221,7 @@ def _reference_logprobs(
 def _policy_gradient_step(ctx: StepContext, step: int) -> dict[str, Any]:
     episodes, batch, metrics = _rollouts(ctx, step)
     rewards, scorable = _tensors(episodes)
-    ref = _reference_logprobs(ctx, batch, ctx.temperature)  # (N, T) or None
+    ref = reference_logprobs(ctx, batch, ctx.temperature)  # (N, T) or None
     mask = batch.mask * scorable[:, None].float()  # (N, T) unscorable rows are not trained
     advantages = ctx.algorithm.advantages(
         rewards,
@@ -304,7 +318,7 @@ def _dpo_step(ctx: StepContext, step: int) -> dict[str, Any]:
     metrics["pairs"] = float(num_pairs)
     if num_pairs == 0:
         return {**metrics, "loss": 0.0, "grad_norm": 0.0}
-    ref = _reference_logprobs(ctx, batch, 1.0)  # (2P, T)
+    ref = reference_logprobs(ctx, batch, 1.0)  # (2P, T)
     ref_seq = (ref * batch.mask).sum(1)  # (2P,)
 
     def loss_fn(part: TokenBatch, rows: slice) -> tuple[torch.Tensor, dict[str, float]]:

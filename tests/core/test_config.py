@@ -307,7 +307,7 @@ def test_engine_without_a_config_class_takes_no_params(toy_plugin):
 def test_params_without_a_name_are_rejected(toy_plugin):
     with _raises(
         "algorithm.params is set but algorithm.name is not. Set algorithm.name "
-        "(one of: dpo, dr_grpo, grpo, reinforce_pp, rft, rloo, sft, toy_algo) or remove "
+        "(one of: brpo, dpo, dr_grpo, grpo, mrt, reinforce_pp, rft, rloo, sft, toy_algo) or remove "
         "algorithm.params."
     ):
         load_config(None, ["algorithm.params.beta=0.5"])

@@ -1,0 +1,186 @@
+"""The anytime (BRPO) and episodic (MRT) strategies in the runner: thinking traces, forced
+answers with the inserted suffix kept out of the loss, episode cuts, and ``rewardgym train``
+with ``brpo`` and ``mrt`` on the math, Knights & Knaves and Countdown envs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from rewardgym.core.budgets import EpisodeSegmenter  # noqa: E402
+from rewardgym.core.config import load_config  # noqa: E402
+from rewardgym.core.errors import ConfigError  # noqa: E402
+from rewardgym.core.make import make  # noqa: E402
+from rewardgym.core.types import Task  # noqa: E402
+from rewardgym.runner.anytime import Trace, episode_cuts, force_answers, think  # noqa: E402
+from rewardgym.runner.engines.base import Engine, Generation, SamplingParams  # noqa: E402
+from rewardgym.runner.model_config import DEFAULT_CHARSET  # noqa: E402
+from rewardgym.runner.models import char_tokenizer  # noqa: E402
+from rewardgym.runner.rollout import encode_prompt, encode_text  # noqa: E402
+from rewardgym.runner.trainer import Trainer  # noqa: E402
+
+TINY = {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "max_position_embeddings": 1024}
+
+
+class EchoEngine(Engine):
+    """A deterministic engine for the sampling plumbing: every prompt gets ``reply``."""
+
+    name = "echo"
+
+    def __init__(self, tokenizer, reply: str):
+        self.tokenizer, self.reply, self.calls = tokenizer, reply, []
+
+    def generate(self, prompts, params):
+        self.calls.append([list(p) for p in prompts])
+        ids = tuple(encode_text(self.tokenizer, self.reply))[: params.max_new_tokens]
+        text = self.tokenizer.decode(list(ids))
+        stop = next((s for s in params.stop if s in text), None)
+        if stop is not None:
+            text = text[: text.index(stop) + len(stop)]
+            ids = tuple(encode_text(self.tokenizer, text))
+        return [Generation(ids, (-0.5,) * len(ids), text, "stop") for _ in prompts]
+
+    def update_weights(self, model):
+        pass
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return char_tokenizer(DEFAULT_CHARSET)
+
+
+def _trace(tokenizer, task, text, ended):
+    ids = tuple(encode_text(tokenizer, text))
+    return Trace(
+        task, tuple(encode_prompt(tokenizer, task.prompt)), ids, (0.0,) * len(ids), text, ended
+    )
+
+
+def test_think_stops_at_the_end_of_thinking_marker(tokenizer):
+    env = make("rewardgym/arithmetic-v0", prompt_style="plain")
+    engine = EchoEngine(tokenizer, "1,2,3</think>tail")
+    _, info = env.reset(seed=0)
+    traces = think(engine, tokenizer, env.unwrapped, [info["task"]], 3, SamplingParams(64))
+    assert len(traces) == 3 and all(t.ended and t.text == "1,2,3</think>" for t in traces)
+    cut = think(engine, tokenizer, env.unwrapped, [info["task"]], 1, SamplingParams(4))
+    assert not cut[0].ended and cut[0].text == "1,2,"
+
+
+def test_forced_answers_insert_the_suffix_as_context(tokenizer):
+    env = make("rewardgym/arithmetic-v0", prompt_style="plain").unwrapped
+    task = Task(prompt="2+3=", answer="5", id="t")
+    closed = _trace(tokenizer, task, "2,5</think>", ended=True)
+    open_ = _trace(tokenizer, task, "2,5,7", ended=False)
+    engine = EchoEngine(tokenizer, "5")
+    cuts = [[2, len(closed)], [len(open_)]]
+    answers = force_answers(engine, tokenizer, env, [closed, open_], cuts, 2, SamplingParams(3))
+    assert [(a.trace, a.point) for a in answers] == [(0, 0), (0, 0), (0, 1), (0, 1), (1, 0), (1, 0)]
+    truncated = encode_text(tokenizer, env.forced_answer_suffix(True))
+    cue = encode_text(tokenizer, env.forced_answer_suffix(False))
+    prompt = list(closed.prompt_ids)
+    assert list(answers[0].context) == prompt + list(closed.ids[:2]) + truncated
+    assert list(answers[2].context) == prompt + list(closed.ids) + cue  # closed itself: cue only
+    assert list(answers[4].context) == prompt + list(open_.ids) + truncated  # hit the cap
+    assert answers[0].suffix_len == len(truncated) and answers[2].suffix_len == len(cue)
+    assert all(a.verdict.correct and a.text == "5" for a in answers)
+    wrong = force_answers(
+        EchoEngine(tokenizer, "4"), tokenizer, env, [closed], [[2]], 1, SamplingParams(3)
+    )
+    assert not wrong[0].verdict.correct
+
+
+def test_format_rule_two_end_markers_score_zero(tokenizer):
+    env = make("rewardgym/arithmetic-v0", prompt_style="plain").unwrapped
+    task = Task(prompt="2+3=", answer="5", id="t")
+    doubled = _trace(tokenizer, task, "2</think>5</think>", ended=True)
+    answers = force_answers(
+        EchoEngine(tokenizer, "5"),
+        tokenizer,
+        env,
+        [doubled],
+        [[len(doubled)]],
+        1,
+        SamplingParams(3),
+    )
+    assert answers[0].verdict.reward == 0.0 and "format" in answers[0].verdict.reason
+
+
+def test_episode_cuts_fall_on_paragraphs(tokenizer):
+    task = Task(prompt="1+2+3+4+5=", answer="15", id="t")
+    trace = _trace(tokenizer, task, "1,3\n\n6,10\n\n15</think>", ended=True)
+    segmenter = EpisodeSegmenter(markers=tuple("0123456789"), min_gap=0)
+    points = episode_cuts(tokenizer, trace, segmenter)
+    assert points == [0, len("1,3\n\n"), len("1,3\n\n6,10\n\n"), len(trace)]
+    no_cut = episode_cuts(tokenizer, trace, EpisodeSegmenter(markers=("Wait",)))
+    assert no_cut == [0, len(trace)]
+    empty = _trace(tokenizer, task, "", ended=False)
+    assert episode_cuts(tokenizer, empty, segmenter) == [0]
+
+
+# -- training ------------------------------------------------------------------------------------
+ENVS = {
+    "math": {"id": "rewardgym/math-v0", "params": {"use_pool": False}},
+    "knights_knaves": {"id": "rewardgym/knights_knaves-v0", "params": {"n_people": 2}},
+    "countdown": {"id": "rewardgym/countdown-v0", "params": {"min_numbers": 4, "max_numbers": 4}},
+}
+STRATEGIES = {
+    "brpo": {
+        "strategy": "anytime",
+        "anytime": {"budgets": [4, 8], "summaries": 2, "summary_max_tokens": 4},
+    },
+    "mrt": {
+        "strategy": "episodic",
+        "max_new_tokens": 8,
+        "episodic": {"markers": ["a", "e"], "min_gap": 0, "probes": 2, "probe_max_tokens": 4},
+    },
+}
+
+
+def _config(tmp_path, env, algorithm, **extra):
+    return load_config(
+        {
+            "env": env,
+            "model": {"name_or_path": "tiny", "params": TINY},
+            "algorithm": {"name": algorithm},
+            "rollout": {"group_size": 2, "prompts_per_step": 2, **STRATEGIES[algorithm]},
+            "trainer": {"steps": 2, "lr": 1e-3},
+            "eval": {"episodes": 2, "max_new_tokens": 4, "budgets": [4, 8]},
+            "output_dir": str(tmp_path / "run"),
+            "seed": 3,
+            **extra,
+        }
+    )
+
+
+@pytest.mark.parametrize("env", sorted(ENVS))
+@pytest.mark.parametrize("algorithm", ["brpo", "mrt"])
+def test_brpo_and_mrt_train_on_reasoning_envs(tmp_path, env, algorithm):
+    Trainer(_config(tmp_path, ENVS[env], algorithm), progress=False, log=lambda _: None).run()
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["step"] for r in records] == [1, 2]
+    for record in records:
+        assert all(math.isfinite(v) for v in record.values() if isinstance(v, float)), record
+        if algorithm == "brpo":
+            assert {"accuracy/b4", "accuracy/b8", "anytime_accuracy"} <= set(record)
+        else:
+            assert {"episodes", "probe_J0", "probe_Jend"} <= set(record)
+
+
+def test_strategy_must_match_the_algorithm(tmp_path):
+    from rewardgym.runner.setup import check_run
+
+    config = _config(tmp_path, ENVS["countdown"], "brpo")
+    bad = load_config(config, ["rollout.strategy=standard"])
+    with pytest.raises(ConfigError, match="trains on 'anytime' rollouts.*rollout.strategy=anytime"):
+        check_run(bad)
+    bad = load_config(config, ["algorithm.name=mrt", "~algorithm.params"])
+    with pytest.raises(ConfigError, match="'episodic'"):
+        check_run(bad)
+    with pytest.raises(ConfigError, match="'standard'"):
+        check_run(load_config(config, ["algorithm.name=grpo", "~algorithm.params"]))
