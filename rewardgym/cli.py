@@ -49,6 +49,8 @@ EPILOG = """examples:
   rewardgym config arithmetic trainer.steps=50 env.params.difficulty=3
   rewardgym train quickstart
   rewardgym eval runs/quickstart eval.episodes=500
+  rewardgym eval runs/brpo 'eval.budgets=[12,24,36,48]' --output brpo.json
+  rewardgym plot brpo.json grpo.json --output curves.png
 """
 
 
@@ -88,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(commands)
     _add_train(commands)
     _add_eval(commands)
+    _add_plot(commands)
     return parser
 
 
@@ -180,6 +183,25 @@ def _add_eval(commands: Any) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. eval.episodes=500")
     p.add_argument("--output", metavar="FILE", help="also write the JSON to FILE")
     p.set_defaults(func=cmd_eval)
+
+
+def _add_plot(commands: Any) -> None:
+    p = commands.add_parser(
+        "plot",
+        help="draw budget-accuracy curves of evaluations as a PNG",
+        description="Draw accuracy against thinking budget for evaluations made with "
+        "eval.budgets, one line per report, in one PNG (needs the plot extra: matplotlib).",
+    )
+    p.add_argument(
+        "reports",
+        nargs="+",
+        metavar="REPORT",
+        help="eval JSON (rewardgym eval --output) or run folder",
+    )
+    p.add_argument("--output", metavar="FILE", required=True, help="the PNG to write")
+    p.add_argument("--labels", help="comma-separated line labels (default: the file names)")
+    p.add_argument("--title", help="the figure title")
+    p.set_defaults(func=cmd_plot)
 
 
 def _int_at_least(low: int):
@@ -366,6 +388,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
         with open(args.output, "w", encoding="utf-8") as handle:
             handle.write(text + "\n")
     print(text)
+    return EXIT_OK
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """``rewardgym plot``: budget-accuracy curves of several evaluations in one PNG."""
+    from rewardgym.core.errors import ConfigError
+    from rewardgym.plotting import load_budget_report, plot_budget_curves
+
+    reports = [load_budget_report(path) for path in args.reports]
+    if args.labels is None:
+        labels = [os.path.basename(os.path.normpath(p)).removesuffix(".json") for p in args.reports]
+    else:
+        labels = [label.strip() for label in args.labels.split(",")]
+        if len(labels) != len(reports):
+            raise ConfigError(
+                f"--labels has {len(labels)} labels for {len(reports)} reports; give one each."
+            )
+    path = plot_budget_curves(reports, labels, args.output, title=args.title)
+    for label, report in zip(labels, reports, strict=True):
+        print(
+            f"{label}: anytime accuracy {report['anytime_accuracy']:.3f}, final accuracy "
+            f"{report['final_accuracy']:.3f}, normalised regret {report['normalised_regret']:.3f}"
+        )
+    print(f"Wrote {path}")
     return EXIT_OK
 
 

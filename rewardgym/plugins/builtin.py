@@ -37,6 +37,12 @@ ENVS: tuple[tuple[str, str, str, str], ...] = (
         "Countdown: reach the target using each number exactly once; reward 1 / 0.1 / 0.",
     ),
     (
+        "rewardgym/digit_sum-v0",
+        "rewardgym.envs.digit_sum:DigitSumEnv",
+        "rewardgym.envs.digit_sum:DigitSumConfig",
+        "Sums of 10-12 digits with a running-sum scratchpad: a toy for anytime reasoning.",
+    ),
+    (
         "rewardgym/python_tool-v0",
         "rewardgym.envs.python_tool:PythonToolEnv",
         "rewardgym.envs.python_tool:PythonToolConfig",
@@ -56,6 +62,12 @@ VERIFIERS: tuple[tuple[str, str, str | None, str], ...] = (
         "rewardgym.envs.arithmetic:ArithmeticVerifier",
         None,
         "Exact integer match of the final answer ('Answer: N', \\boxed{N}, or the last number).",
+    ),
+    (
+        "rewardgym/digit_sum-v0",
+        "rewardgym.envs.arithmetic:ArithmeticVerifier",
+        None,
+        "Exact integer match of the final answer (the arithmetic verifier).",
     ),
     (
         "rewardgym/math-v0",
@@ -96,6 +108,8 @@ ALGORITHMS: tuple[tuple[str, str, str, str], ...] = tuple(
         ("sft", "SFT", "Supervised fine-tuning on the env's gold solutions or a JSONL file."),
         ("rft", "RFT", "Rejection-sampling fine-tuning (STaR): fine-tune on correct samples."),
         ("dpo", "DPO", "DPO on preference pairs from rollouts or a JSONL file."),
+        ("brpo", "BRPO", "BRPO: anytime reasoning, dense per-budget returns, summary policy."),
+        ("mrt", "MRT", "MRT: outcome reward plus per-episode progress from forced answers."),
     )
 )
 

@@ -1,8 +1,17 @@
-"""Evaluating a policy on an env: accuracy, pass@k, reward and length.
+"""Evaluating a policy on an env: accuracy, pass@k, reward and length; and accuracy at
+thinking budgets.
 
 Tasks are drawn with ``eval.seed`` (not the training seeds), ``eval.samples`` completions each
 at ``eval.temperature``; multi-turn envs run their full episodes. pass@k uses the unbiased
 estimator of Chen et al. (2021): ``1 - C(n - c, k) / C(n, k)`` per task, averaged.
+
+With ``eval.budgets`` set, the same tasks also get a budget evaluation
+(:func:`evaluate_budgets`): ``eval.samples`` thinking traces per task up to the largest budget,
+and one forced answer at 0 tokens and at each budget (the anytime rollout's suffix and score).
+It reports the accuracy at each point, the anytime accuracy (``sum_j P_j acc_j`` with
+``eval.budget_prior``, as BRPO), the final accuracy (at b_m), the normalised regret
+``1 - (1/b_m) * integral_0^b_m acc(c) dc`` with ``acc`` piecewise linear between the points
+(MRT's metric, with the budgets as the points), and the mean thinking length.
 """
 
 from __future__ import annotations
@@ -10,13 +19,24 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
+from rewardgym.core.budgets import BudgetSchedule
 from rewardgym.core.config import EvalSection, RunConfig
+from rewardgym.core.types import Task
+from rewardgym.runner.anytime import force_answers, think
 from rewardgym.runner.engines.base import SamplingParams
 from rewardgym.runner.rollout import Episode, RolloutCollector, derive_seed
 
-__all__ = ["evaluate", "evaluate_config", "pass_at_k", "summarise"]
+__all__ = [
+    "evaluate",
+    "evaluate_budgets",
+    "evaluate_config",
+    "normalised_regret",
+    "pass_at_k",
+    "summarise",
+]
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -48,8 +68,87 @@ def evaluate(
         )
         episodes += collector.collect(tasks[first : first + batch_tasks], section.samples, params)
     result = summarise(episodes, section.samples, section.pass_k)
+    schedule = section.budget_schedule
+    if schedule is not None:
+        result["budgets"] = evaluate_budgets(
+            collector,
+            tasks,
+            schedule,
+            samples=section.samples,
+            params=SamplingParams(
+                max_new_tokens=section.max_new_tokens or max_new_tokens,
+                temperature=section.temperature,
+                top_p=section.top_p,
+                stop=tuple(stop),
+                seed=section.seed,
+            ),
+            batch_tasks=batch_tasks,
+        )
     result["time_s"] = round(time.perf_counter() - start, 3)
     return result
+
+
+def evaluate_budgets(
+    collector: RolloutCollector,
+    tasks: Sequence[Task],
+    schedule: BudgetSchedule,
+    *,
+    samples: int,
+    params: SamplingParams,
+    batch_tasks: int = 64,
+) -> dict[str, Any]:
+    """Accuracy of forced answers at 0 thinking tokens and at each budget of ``schedule``, on
+    ``samples`` traces per task; answers are sampled with ``params`` (at most
+    ``params.max_new_tokens`` tokens), traces with the same temperature and top-p."""
+    env = collector.sampler().unwrapped
+    engine, tokenizer = collector.engine, collector.tokenizer
+    points = [0, *schedule.budgets]
+    correct = [0] * len(points)
+    lengths, ended = [], []
+    seed = 0 if params.seed is None else params.seed
+    for first in range(0, len(tasks), batch_tasks):
+        trace_params = replace(
+            params, max_new_tokens=schedule.max_budget, seed=derive_seed(seed, 3, first)
+        )
+        traces = think(
+            engine, tokenizer, env, tasks[first : first + batch_tasks], samples, trace_params
+        )
+        cuts = [[min(b, len(t)) for b in points] for t in traces]
+        answer_params = replace(params, seed=derive_seed(seed, 4, first))
+        answers = force_answers(engine, tokenizer, env, traces, cuts, 1, answer_params)
+        for answer in answers:
+            correct[answer.point] += answer.verdict.correct
+        lengths += [len(t) for t in traces]
+        ended += [t.ended for t in traces]
+    n = max(len(lengths), 1)
+    accuracy = [c / n for c in correct]
+    return {
+        "budgets": points,
+        "accuracy": accuracy,
+        "prior": list(schedule.prior) if isinstance(schedule.prior, tuple) else schedule.prior,
+        "anytime_accuracy": schedule.anytime_score(accuracy[1:]),
+        "final_accuracy": accuracy[-1],
+        "normalised_regret": normalised_regret(points, accuracy),
+        "think_tokens": sum(lengths) / n,
+        "think_ended": sum(ended) / n,
+        "samples_per_task": samples,
+        "episodes": len(tasks),
+    }
+
+
+def normalised_regret(budgets: Sequence[int], accuracy: Sequence[float]) -> float:
+    """``1 - (1/C0) * integral_0^C0 acc(c) dc`` with C0 the last budget and ``acc`` piecewise
+    linear through the points (budgets must start at 0 and increase)."""
+    if len(budgets) != len(accuracy) or len(budgets) < 2 or budgets[0] != 0:
+        raise ValueError(
+            f"normalised_regret needs >= 2 points starting at budget 0, one accuracy each; got "
+            f"budgets {list(budgets)} and {len(accuracy)} accuracies"
+        )
+    area = sum(
+        (b1 - b0) * (a0 + a1) / 2
+        for b0, b1, a0, a1 in zip(budgets, budgets[1:], accuracy, accuracy[1:], strict=False)
+    )
+    return 1.0 - area / budgets[-1]
 
 
 def summarise(episodes: Sequence[Episode], samples: int, pass_k: Sequence[int]) -> dict[str, Any]:

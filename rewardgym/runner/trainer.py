@@ -240,7 +240,7 @@ class Trainer:
                 step += 1
                 if trainer.eval_every and step % trainer.eval_every == 0:
                     result = self._evaluate(stage)
-                    metrics.update({f"eval/{k}": v for k, v in result.items() if k != "time_s"})
+                    metrics.update(_eval_metrics(result))
                     target = trainer.stop_at_eval_accuracy
                     done = target is not None and result["accuracy"] >= target
                 if step % trainer.log_every == 0 or done or step == trainer.steps:
@@ -310,3 +310,16 @@ class Trainer:
         if ctx.ref_model is not None:
             tensors["ref_model"] = ctx.ref_model.state_dict()
         save_checkpoint(self.output_dir, state, tensors)
+
+
+def _eval_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """An evaluation result as flat ``eval/...`` metrics: its numbers, and the budget
+    evaluation's summary numbers (``eval/anytime_accuracy``, ...) when there is one."""
+    flat = {f"eval/{k}": v for k, v in result.items() if isinstance(v, (int, float))}
+    flat.pop("eval/time_s", None)
+    budgets = result.get("budgets")
+    if isinstance(budgets, dict):
+        for key in ("anytime_accuracy", "final_accuracy", "normalised_regret", "think_tokens"):
+            if isinstance(budgets.get(key), (int, float)):
+                flat[f"eval/{key}"] = budgets[key]
+    return flat

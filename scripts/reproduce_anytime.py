@@ -1,0 +1,119 @@
+"""The anytime-reasoning reproduction on CPU: BRPO vs its GRPO arm, and MRT vs outcome-only GRPO.
+
+For each seed, the SFT warm-up of the ``brpo`` preset runs once; every arm then starts its RL
+stage from that warm-up model, with the same seed, steps, prompts and samples per step:
+
+- ``anytime_grpo`` (one summary at the largest budget), ``brpo`` (uniform prior),
+  ``brpo_linear`` (linear prior): the comparison of BRPO's paper;
+- ``episodic_grpo`` (outcome reward only) and ``mrt`` (progress reward, alpha 1): MRT's.
+
+Each run ends with the budget evaluation of ``eval.budgets`` (greedy traces cut at 0, 6, ...,
+48 tokens, one forced answer each, on 200 held-out tasks). The script writes, under ``--out``:
+``results.json`` (every run's numbers), ``results.md`` (the table, mean +- std over seeds) and
+one PNG of mean budget-accuracy curves per comparison.
+
+    python scripts/reproduce_anytime.py                       # 3 seeds, every arm
+    python scripts/reproduce_anytime.py --seeds 0 --arms brpo --steps 20   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from rewardgym.core.config import load_config
+from rewardgym.runner.trainer import Trainer
+
+COMPARISONS = {
+    "brpo": ["anytime_grpo", "brpo", "brpo_linear"],
+    "mrt": ["episodic_grpo", "mrt"],
+}
+ARMS = [arm for arms in COMPARISONS.values() for arm in arms]
+NUMBERS = ("anytime_accuracy", "final_accuracy", "normalised_regret", "think_tokens")
+
+
+def run(config, log_prefix: str) -> dict:
+    start = time.perf_counter()
+    summary = Trainer(config, overwrite=True, progress=False, log=lambda _: None).run()
+    result = summary["stages"][-1]["eval"]
+    print(
+        f"{log_prefix}: accuracy {result['accuracy']:.3f}, anytime "
+        f"{result['budgets']['anytime_accuracy']:.3f} ({time.perf_counter() - start:.0f} s)",
+        flush=True,
+    )
+    return result
+
+
+def warmup(seed: int, out: Path) -> tuple[Path, dict]:
+    folder = out / f"warmup-s{seed}"
+    config = load_config("brpo", [f"seed={seed}", "~stages.1", f"output_dir={folder}"])
+    return folder / "model", run(config, f"seed {seed} warm-up")
+
+
+def arm(name: str, seed: int, model: Path, out: Path, steps: int | None) -> dict:
+    overrides = [
+        f"seed={seed}",
+        "~stages.0",
+        f"model.name_or_path={model}",
+        f"output_dir={out / f'{name}-s{seed}'}",
+    ]
+    if steps is not None:
+        overrides.append(f"stages.0.trainer.steps={steps}")
+    return run(load_config(name, overrides), f"seed {seed} {name}")
+
+
+def mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def table(results: dict[str, list[dict]]) -> str:
+    head = "| run | accuracy (full response) | anytime accuracy | final accuracy | normalised regret | thinking tokens |"
+    lines = [head, "|---|---|---|---|---|---|"]
+    for name, runs in results.items():
+        cells = [mean_std([r["accuracy"] for r in runs])]
+        cells += [mean_std([r["budgets"][k] for r in runs]) for k in NUMBERS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def curves(results: dict[str, list[dict]], out: Path) -> None:
+    from rewardgym.plotting import mean_curves, plot_budget_curves
+
+    for comparison, names in COMPARISONS.items():
+        names = [n for n in ["warm-up", *names] if n in results]
+        if len(names) < 2:
+            continue
+        reports = [mean_curves([r["budgets"] for r in results[n]]) for n in names]
+        path = out / f"{comparison}_curves.png"
+        plot_budget_curves(reports, names, path, title=f"digit sums: {comparison} comparison")
+        print(f"wrote {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--arms", nargs="+", default=ARMS, choices=ARMS)
+    parser.add_argument("--steps", type=int, default=None, help="RL steps (default: the preset's)")
+    parser.add_argument("--out", type=Path, default=Path("runs/anytime-reproduction"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, list[dict]] = {"warm-up": []}
+    for seed in args.seeds:
+        model, result = warmup(seed, args.out)
+        results["warm-up"].append(result)
+        for name in args.arms:
+            results.setdefault(name, []).append(arm(name, seed, model, args.out, args.steps))
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    text = table(results)
+    (args.out / "results.md").write_text(text + "\n")
+    print(text)
+    curves(results, args.out)
+
+
+if __name__ == "__main__":
+    main()
