@@ -49,6 +49,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/sandbox_start.py
 	$(BIN)/python benchmarks/rollout_throughput.py
 	$(BIN)/python benchmarks/grpo_step.py
+	$(BIN)/python benchmarks/anytime_step.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -10,7 +10,8 @@ stage from that warm-up model, with the same seed, steps, prompts and samples pe
 Each run ends with the budget evaluation of ``eval.budgets`` (greedy traces cut at 0, 6, ...,
 48 tokens, one forced answer each, on 200 held-out tasks). The script writes, under ``--out``:
 ``results.json`` (every run's numbers), ``results.md`` (the table, mean +- std over seeds) and
-one PNG of mean budget-accuracy curves per comparison.
+one PNG of mean budget-accuracy curves per comparison. A finished warm-up already in ``--out`` is
+reused.
 
     python scripts/reproduce_anytime.py                       # 3 seeds, every arm
     python scripts/reproduce_anytime.py --seeds 0 --arms brpo --steps 20   # a quick look
@@ -48,7 +49,13 @@ def run(config, log_prefix: str) -> dict:
 
 
 def warmup(seed: int, out: Path) -> tuple[Path, dict]:
+    """The warm-up of ``seed``; one already finished in ``out`` is reused."""
     folder = out / f"warmup-s{seed}"
+    summary = folder / "summary.json"
+    if summary.is_file() and (folder / "model").is_dir():
+        result = json.loads(summary.read_text())["stages"][-1]["eval"]
+        print(f"seed {seed} warm-up: reusing {folder}", flush=True)
+        return folder / "model", result
     config = load_config("brpo", [f"seed={seed}", "~stages.1", f"output_dir={folder}"])
     return folder / "model", run(config, f"seed {seed} warm-up")
 

@@ -237,3 +237,24 @@ def test_the_engine_is_registered_as_hf():
     spec = ENGINES.get("hf")
     assert spec.load() is HFEngine
     assert ENGINES.make_config("hf", {"batch_size": 8}) == HFEngineConfig(batch_size=8)
+
+
+def test_stop_strings_when_every_row_sampled_eos_at_once(model_and_tokenizer):
+    """A step where every running row ends with eos leaves nothing to check for stop strings."""
+    model, tokenizer = model_and_tokenizer
+    eos = tokenizer.eos_token_id
+    saved = model.lm_head.weight.detach().clone()
+    bias = torch.zeros(model.lm_head.weight.shape[0])
+    bias[eos] = 1.0
+    with torch.no_grad():  # logits are 0 everywhere but eos: greedy samples eos first
+        model.lm_head.weight.zero_()
+    model.lm_head.bias = torch.nn.Parameter(bias)
+    try:
+        engine = HFEngine(model, tokenizer)
+        prompts = [[tokenizer.bos_token_id]] * 3
+        out = engine.generate(prompts, _greedy(max_new_tokens=4, stop=("x",)))
+    finally:
+        with torch.no_grad():
+            model.lm_head.weight.copy_(saved)
+        model.lm_head.bias = None
+    assert [g.finish_reason for g in out] == ["eos"] * 3

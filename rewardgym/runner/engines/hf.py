@@ -180,9 +180,9 @@ class HFEngine(Engine):
     ) -> list[str]:
         """The finish reason of each running row after this step ("" while it goes on)."""
         reasons = ["eos" if ids[row][-1] in self.eos_ids else "" for row in rows]
-        if params.stop:
+        check = [j for j, reason in enumerate(reasons) if not reason]
+        if params.stop and check:  # (batch_decode([]) decodes one empty sequence)
             k = max(len(s.encode("utf-8")) for s in params.stop) + 1
-            check = [j for j, reason in enumerate(reasons) if not reason]
             tails = self.tokenizer.batch_decode(
                 [ids[rows[j]][-k:] for j in check], skip_special_tokens=True
             )
