@@ -67,6 +67,52 @@ def test_every_preset_has_a_description_and_loads(name):
     assert isinstance(load_config(name), RunConfig)
 
 
+def test_a_preset_or_file_can_start_from_a_base(tmp_path, monkeypatch):
+    linear = load_config("brpo_linear")
+    assert linear.rollout.anytime.prior == "linear"
+    assert linear.rollout.anytime.budgets == load_config("brpo").rollout.anytime.budgets
+    assert [s.name for s in linear.stages] == ["warmup", "rl"]
+    grpo_arm = load_config("anytime_grpo")
+    assert grpo_arm.rollout.anytime.budgets == (48,) and grpo_arm.rollout.anytime.summaries == 1
+    assert grpo_arm.algorithm.params["decouple"] is False
+    mrt = load_config("episodic_grpo")  # two levels: episodic_grpo -> mrt -> brpo
+    assert mrt.algorithm.name == "mrt" and mrt.algorithm.params["alpha"] == 0.0
+    assert mrt.rollout.strategy == "episodic" and mrt.rollout.episodic.markers[0] == "0"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "parent.yaml").write_text("trainer:\n  steps: 7\n  lr: 0.5\nseed: 4\n")
+    (tmp_path / "child.yaml").write_text("base: ./parent.yaml\ntrainer:\n  steps: 9\n")
+    child = load_config("child.yaml")
+    assert (child.trainer.steps, child.trainer.lr, child.seed) == (9, 0.5, 4)
+    (tmp_path / "loop.yaml").write_text("base: ./loop.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config("loop.yaml")
+    (tmp_path / "bad.yaml").write_text("base: 3\n")
+    with pytest.raises(ConfigError, match="'base' .* must be a preset name or a file path"):
+        load_config("bad.yaml")
+
+
+def test_nested_rollout_sections_merge_key_by_key_in_stages():
+    config = load_config("brpo", ["stages.1.rollout.anytime.prior=linear"])
+    rl = config.plan()[1].rollout.anytime
+    assert rl.prior == "linear" and rl.budgets == (12, 24, 36, 48) and rl.summaries == 2
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ("rollout.anytime.budgets=[8,4]", "rollout.anytime: .*strictly increasing"),
+        ("rollout.anytime.prior=linaer", "rollout.anytime: .*Did you mean 'linear'"),
+        ("rollout.anytime.summaries=0", "rollout.anytime.summaries must be >= 1"),
+        ("rollout.episodic.min_gap=-1", "rollout.episodic: .*min_gap must be an int >= 0"),
+        ("rollout.episodic.markers=[' Wait']", "markers must be non-empty strings"),
+        ("rollout.episodic.probe_temperature=-1", "probe_temperature must be >= 0"),
+    ],
+)
+def test_anytime_and_episodic_sections_are_validated_at_load(override, words):
+    with pytest.raises(ConfigError, match=words):
+        load_config("arithmetic", [override])
+
+
 def test_top_level_configs_is_the_shipped_presets_folder():
     assert (REPO / "configs").resolve() == Path(str(resources.files("rewardgym.configs"))).resolve()
 

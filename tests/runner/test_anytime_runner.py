@@ -184,3 +184,34 @@ def test_strategy_must_match_the_algorithm(tmp_path):
         check_run(bad)
     with pytest.raises(ConfigError, match="'standard'"):
         check_run(load_config(config, ["algorithm.name=grpo", "~algorithm.params"]))
+
+
+@pytest.mark.parametrize("algorithm", ["brpo", "mrt"])
+def test_a_resumed_anytime_run_writes_the_same_metrics(tmp_path, algorithm, monkeypatch):
+    import rewardgym.runner.trainer as trainer_module
+
+    env = {"id": "rewardgym/digit_sum-v0", "params": {"min_digits": 3, "max_digits": 4}}
+    extra = ["trainer.steps=4", "trainer.save_every=2"]
+    full = load_config(_config(tmp_path / "a", env, algorithm), extra)
+    Trainer(full, progress=False, log=lambda _: None).run()
+    partial = load_config(_config(tmp_path / "b", env, algorithm), extra)
+    real = trainer_module.run_step
+
+    def dying(ctx, step):
+        if step == 3:
+            raise KeyboardInterrupt
+        return real(ctx, step)
+
+    monkeypatch.setattr(trainer_module, "run_step", dying)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(partial, progress=False, log=lambda _: None).run()
+    monkeypatch.setattr(trainer_module, "run_step", real)
+    Trainer(partial, resume=True, progress=False, log=lambda _: None).run()
+
+    def records(run):
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+        return [
+            {k: v for k, v in json.loads(x).items() if not k.startswith("time/")} for x in lines
+        ]
+
+    assert records(tmp_path / "b" / "run") == records(tmp_path / "a" / "run")
