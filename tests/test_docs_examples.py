@@ -1,4 +1,5 @@
-"""The Python examples in README.md, docs/concepts.md and docs/envs/arithmetic.md run as written."""
+"""The Python examples in README.md, docs/concepts.md and docs/envs/ (arithmetic, digit_sum) run
+as written."""
 
 import re
 from pathlib import Path
@@ -13,7 +14,10 @@ def _blocks(relative: str) -> list[str]:
     return BLOCK.findall((ROOT / relative).read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("relative", ["README.md", "docs/concepts.md", "docs/envs/arithmetic.md"])
+@pytest.mark.parametrize(
+    "relative",
+    ["README.md", "docs/concepts.md", "docs/envs/arithmetic.md", "docs/envs/digit_sum.md"],
+)
 def test_python_blocks_run(relative, capsys):
     blocks = _blocks(relative)
     assert blocks, f"{relative} has no python example"
