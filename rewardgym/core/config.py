@@ -148,6 +148,14 @@ class EngineSection:
         _normalise(self, "engine")
 
 
+def _schedule(budgets: Any, prior: Any, where: str) -> BudgetSchedule:
+    """A :class:`BudgetSchedule`, its errors prefixed with the config keys they concern."""
+    try:
+        return BudgetSchedule(budgets, prior)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
 @dataclass(frozen=True)
 class AnytimeSection:
     """The ``anytime`` rollout strategy (BRPO): each thinking trace is cut at ``budgets``
@@ -173,10 +181,7 @@ class AnytimeSection:
     @property
     def schedule(self) -> BudgetSchedule:
         """The budgets and prior as a :class:`~rewardgym.core.budgets.BudgetSchedule`."""
-        try:
-            return BudgetSchedule(self.budgets, self.prior)
-        except ConfigError as exc:
-            raise ConfigError(f"rollout.anytime: {exc}") from exc
+        return _schedule(self.budgets, self.prior, "rollout.anytime")
 
 
 @dataclass(frozen=True)
@@ -324,10 +329,7 @@ class EvalSection:
         """The evaluation budgets and prior, or None when ``budgets`` is empty."""
         if not self.budgets:
             return None
-        try:
-            return BudgetSchedule(self.budgets, self.budget_prior)
-        except ConfigError as exc:
-            raise ConfigError(f"eval.budgets / eval.budget_prior: {exc}") from exc
+        return _schedule(self.budgets, self.budget_prior, "eval.budgets / eval.budget_prior")
 
 
 @dataclass(frozen=True)
