@@ -13,7 +13,11 @@ to the cap, the worst case for forced answers). Arms:
 
 - ``grpo``: standard rollouts of up to 48 + 5 tokens (the thinking budget plus the answer);
 - ``anytime_grpo``: traces of up to 48 tokens, one summary at 48 (the paper's GRPO arm);
-- ``brpo A=2`` / ``brpo A=4``: budgets 12, 24, 36, 48, A summaries of up to 5 tokens at each;
+- ``brpo A=2`` / ``brpo A=4``: budgets 12, 24, 36, 48, A summaries of up to 5 tokens at each,
+  trained in one pass over each trace (``shared_prefix``: the summaries continue from the
+  trace's KV cache);
+- ``brpo A=2 rows``: the same as ``brpo A=2`` with every summary trained as its own row
+  (``shared_prefix: false``), to show what the shared prefix saves;
 - ``mrt``: episodic rollouts, 4 probes after every paragraph (digits as markers) and a final
   answer.
 
@@ -65,6 +69,14 @@ ARMS = {
         "rollout": {
             "strategy": "anytime",
             "anytime": {"budgets": BUDGETS, "summaries": 2, "summary_max_tokens": ANSWER},
+        },
+    },
+    "brpo A=2 rows": {
+        "algorithm": {"name": "brpo"},
+        "rollout": {
+            "strategy": "anytime",
+            "anytime": {"budgets": BUDGETS, "summaries": 2, "summary_max_tokens": ANSWER,
+                        "shared_prefix": False},
         },
     },
     "brpo A=4": {

@@ -113,7 +113,7 @@ def test_anytime_step_quick_run():
     table, data = run_quick("anytime_step.py")
     assert "s/step" in table and "vs grpo" in table
     names = [row["name"] for row in data["rows"]]
-    assert names == ["grpo", "anytime_grpo", "brpo A=2", "brpo A=4", "mrt"]
+    assert names == ["grpo", "anytime_grpo", "brpo A=2", "brpo A=2 rows", "brpo A=4", "mrt"]
     assert data["rows"][0]["ratio"] == 1.0 and data["rows"][0]["forced_answers"] == 0
     assert data["rows"][2]["forced_answers"] == 4 * 8 * 4 * 2
     assert all(row["s_per_step"] > 0 and len(row["runs"]) == 2 for row in data["rows"])

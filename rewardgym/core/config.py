@@ -162,13 +162,16 @@ class AnytimeSection:
     (thinking tokens, strictly increasing; the largest caps the trace) and ``summaries``
     forced answers of at most ``summary_max_tokens`` tokens are sampled at each budget, at
     ``summary_temperature`` (None: the rollout's). ``prior``: ``base``, ``uniform``, ``linear``
-    or one probability per budget (the weights of the anytime objective)."""
+    or one probability per budget (the weights of the anytime objective). ``shared_prefix``:
+    train a trace and the summaries of its prefixes in one pass over the trace (its KV cache
+    reused; same gradients) instead of one full row per summary."""
 
     budgets: tuple[int, ...] = (2000, 4000, 6000, 8000)
     prior: str | tuple[float, ...] = "uniform"
     summaries: int = 4
     summary_max_tokens: int = 128
     summary_temperature: float | None = None
+    shared_prefix: bool = True
 
     def __post_init__(self) -> None:
         _normalise(self, "rollout.anytime")

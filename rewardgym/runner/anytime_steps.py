@@ -28,6 +28,7 @@ from rewardgym.algorithms.base import LossScale
 from rewardgym.runner.anytime import ForcedAnswer, Trace, episode_cuts, force_answers, think
 from rewardgym.runner.batch import TokenBatch, pack, sequence_logprobs
 from rewardgym.runner.engines.base import SamplingParams
+from rewardgym.runner.prefix import Continuations, continuations, prefix_logprobs
 from rewardgym.runner.rollout import derive_seed
 from rewardgym.runner.steps import StepContext, optimise_parts, pad_id, reference_logprobs
 
@@ -130,24 +131,81 @@ def anytime_step(ctx: StepContext, step: int) -> dict[str, Any]:
     for i, trace in enumerate(traces):
         segments[i, : len(trace)] = torch.tensor(schedule.segments(len(trace)), dtype=torch.long)
     think_adv = token_advantages(segment_adv.reshape(n, m), segments, thinking.mask)  # (N, T)
-    summaries = pack(
-        [x.context for x in answers],
-        [x.ids for x in answers],
-        [[float(x.verdict.scorable)] * len(x.ids) for x in answers],
-        [x.logprobs for x in answers],
-        pad,
-    )
-    summary_tok = summary_adv.reshape(-1, 1).to(summaries.mask.dtype) * summaries.mask  # (NmA, T)
-    parts = [
-        (thinking, think_adv, thinking.mask, rollout.temperature),
-        (summaries, summary_tok, summaries.mask, temperature),
-    ]
-    update = _update(ctx, parts, n, schedule.max_budget)
+    if anytime.shared_prefix:
+        conts = continuations(answers, pad)
+        cont_adv = summary_adv.reshape(-1, 1).to(conts.mask.dtype) * conts.mask  # (NmA, C)
+        update = _shared_prefix_update(
+            ctx, thinking, think_adv, conts, cont_adv, schedule.max_budget, temperature
+        )
+    else:
+        summaries = pack(
+            [x.context for x in answers],
+            [x.ids for x in answers],
+            [[float(x.verdict.scorable)] * len(x.ids) for x in answers],
+            [x.logprobs for x in answers],
+            pad,
+        )
+        summary_tok = summary_adv.reshape(-1, 1).to(summaries.mask.dtype) * summaries.mask
+        parts = [
+            (thinking, think_adv, thinking.mask, rollout.temperature),
+            (summaries, summary_tok, summaries.mask, temperature),
+        ]
+        update = _update(ctx, parts, n, schedule.max_budget)
     return {
         **_anytime_metrics(traces, answers, schedule, shape),
         **update,
         "time/rollout_s": rollout_s,
     }
+
+
+def _shared_prefix_update(
+    ctx: StepContext,
+    thinking: TokenBatch,
+    think_adv: torch.Tensor,
+    conts: Continuations,
+    cont_adv: torch.Tensor,
+    max_tokens: int,
+    answer_temperature: float,
+) -> dict[str, Any]:
+    """Optimizer steps where each micro-batch of traces runs once, with the summaries of its
+    prefixes continuing from the traces' KV cache (:mod:`rewardgym.runner.prefix`)."""
+    scale = LossScale(
+        num_rows=thinking.num_rows,
+        num_tokens=max(1, int(thinking.mask.sum() + conts.mask.sum())),
+        max_tokens=max(1, max_tokens),
+    )
+    temperature = ctx.stage.rollout.temperature
+    gap: list[float] = []
+
+    def loss_fn(part: TokenBatch, rows: slice) -> tuple[torch.Tensor, dict[str, float]]:
+        sub, keep = conts.select(rows)
+        think_lp, cont_lp = prefix_logprobs(ctx.model, part, sub, temperature, answer_temperature)
+        ref_think = ref_cont = None
+        if ctx.ref_model is not None:
+            with torch.no_grad():
+                ref_think, ref_cont = prefix_logprobs(
+                    ctx.ref_model, part, sub, temperature, answer_temperature
+                )  # (n, T), (r, C)
+        if not gap:
+            diff = (think_lp.detach() - part.old_logprobs).abs() * part.mask  # (n, T)
+            gap.append(float(diff.sum() / part.mask.sum().clamp(min=1)))
+        width = part.mask.shape[1]
+        loss, metrics = ctx.algorithm.loss(
+            think_lp, part.old_logprobs, think_adv[rows, :width], part.mask, scale,
+            ref_logprobs=ref_think,
+        )  # fmt: skip
+        if sub.num_rows:
+            more, other = ctx.algorithm.loss(
+                cont_lp, sub.old_logprobs, cont_adv[keep], sub.mask, scale, ref_logprobs=ref_cont
+            )
+            loss = loss + more
+            metrics = {k: (v + other[k]) / (1 if k == "loss" else 2) for k, v in metrics.items()}
+        return loss, metrics
+
+    for _ in range(ctx.stage.trainer.updates_per_batch):
+        update = optimise_parts(ctx, [(thinking, loss_fn)])
+    ctx.engine.update_weights(ctx.model)
+    return {**update, "logprob_gap": gap[0] if gap else 0.0}
 
 
 def _anytime_metrics(traces, answers, schedule, shape) -> dict[str, float]:

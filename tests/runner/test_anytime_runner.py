@@ -16,7 +16,7 @@ from rewardgym.core.budgets import EpisodeSegmenter  # noqa: E402
 from rewardgym.core.config import load_config  # noqa: E402
 from rewardgym.core.errors import ConfigError  # noqa: E402
 from rewardgym.core.make import make  # noqa: E402
-from rewardgym.core.types import Task  # noqa: E402
+from rewardgym.core.types import Task, Verdict  # noqa: E402
 from rewardgym.runner.anytime import Trace, episode_cuts, force_answers, think  # noqa: E402
 from rewardgym.runner.engines.base import Engine, Generation, SamplingParams  # noqa: E402
 from rewardgym.runner.model_config import DEFAULT_CHARSET  # noqa: E402
@@ -215,3 +215,64 @@ def test_a_resumed_anytime_run_writes_the_same_metrics(tmp_path, algorithm, monk
         ]
 
     assert records(tmp_path / "b" / "run") == records(tmp_path / "a" / "run")
+
+
+def test_shared_prefix_log_probs_and_gradients_match_separate_rows(tokenizer):
+    from rewardgym.runner.anytime import ForcedAnswer
+    from rewardgym.runner.batch import pack, sequence_logprobs
+    from rewardgym.runner.models import TinyModelConfig, build_tiny_model
+    from rewardgym.runner.prefix import continuations, prefix_logprobs
+
+    model, _ = build_tiny_model(TinyModelConfig(hidden_size=32, num_layers=2, num_heads=2))
+    ids = lambda text: tuple(encode_text(tokenizer, text))  # noqa: E731
+    prompts = [(1, *ids("2+3=")), (1, *ids("10+20+30="))]
+    traces = [ids("2,5</think>"), ids("10,30,60")]
+    verdict = Verdict(1.0, correct=True)
+    cases = [(0, 0, "...</think>A:", "5"), (0, 2, "</think>", "55"), (1, 8, "!!", "60"),
+             (1, 3, "..", "1")]  # fmt: skip
+    answers = []
+    for trace, cut, suffix, answer in cases:
+        context = (*prompts[trace], *traces[trace][:cut], *ids(suffix))
+        lp = (-1.0,) * len(ids(answer))
+        answers.append(
+            ForcedAnswer(trace, 0, cut, context, len(ids(suffix)), ids(answer), lp, answer, verdict)
+        )
+    thinking = pack(prompts, traces, [[1.0] * len(t) for t in traces], None, 0)
+    rows = pack([a.context for a in answers], [a.ids for a in answers],
+                [[1.0] * len(a.ids) for a in answers], None, 0)  # fmt: skip
+    conts = continuations(answers, 0)
+
+    def grads(loss):
+        model.zero_grad()
+        loss.backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    think_lp, cont_lp = prefix_logprobs(model, thinking, conts, 0.7, 1.3)
+    want_think = sequence_logprobs(model, thinking, 0.7)
+    want_rows = sequence_logprobs(model, rows, 1.3)
+    assert torch.allclose(think_lp * thinking.mask, want_think * thinking.mask, atol=1e-5)
+    for k, a in enumerate(answers):
+        got = cont_lp[k, a.suffix_len : a.suffix_len + len(a.ids)]
+        assert torch.allclose(got, want_rows[k, : len(a.ids)], atol=1e-5)
+    shared = grads((think_lp * thinking.mask).sum() + (cont_lp * conts.mask).sum())
+    think_lp2 = sequence_logprobs(model, thinking, 0.7)
+    separate = grads(
+        (think_lp2 * thinking.mask).sum() + (sequence_logprobs(model, rows, 1.3) * rows.mask).sum()
+    )
+    for a, b in zip(shared, separate, strict=True):
+        assert torch.allclose(a, b, atol=1e-5), (a - b).abs().max()
+
+
+def test_brpo_step_is_the_same_with_and_without_shared_prefix(tmp_path):
+    env = {"id": "rewardgym/digit_sum-v0", "params": {"min_digits": 3, "max_digits": 4}}
+    first = []
+    for shared in (True, False):
+        config = load_config(
+            _config(tmp_path / str(shared), env, "brpo"),
+            ["trainer.steps=1", f"rollout.anytime.shared_prefix={str(shared).lower()}"],
+        )
+        Trainer(config, progress=False, log=lambda _: None).run()
+        line = (tmp_path / str(shared) / "run" / "metrics.jsonl").read_text().splitlines()[0]
+        first.append(json.loads(line))
+    assert first[0]["loss"] == pytest.approx(first[1]["loss"], abs=1e-6)
+    assert first[0]["grad_norm"] == pytest.approx(first[1]["grad_norm"], rel=1e-4)

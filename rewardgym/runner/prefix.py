@@ -1,0 +1,147 @@
+"""Log-probs of thinking traces and of the answers forced from their prefixes, in one pass.
+
+A forced answer's context is the prompt, the first ``cut`` tokens of a trace, and an inserted
+suffix. Packing it as its own row runs the whole context through the model again for each of
+the m x A answers of a trace; but the hidden states of ``prompt + trace[:cut]`` are exactly
+those of the trace's own row (causal attention), so this module runs the trace rows once with a
+KV cache (kept in the autograd graph) and then only the *continuations* (suffix + answer), each
+attending to its trace's cached keys and values up to its cut. The log-probs (and gradients)
+are the same as with separate rows; the compute per answer drops from the whole context to the
+continuation.
+
+Shapes: n trace rows (a :class:`~rewardgym.runner.batch.TokenBatch`: prompts left-padded to P,
+traces right-padded to T, W = P + T); R continuations of at most C tokens; V the vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from rewardgym.core.errors import RewardGymError
+from rewardgym.runner.anytime import ForcedAnswer
+from rewardgym.runner.batch import TokenBatch
+
+__all__ = ["Continuations", "continuations", "prefix_logprobs"]
+
+
+@dataclass(frozen=True)
+class Continuations:
+    """Suffix + answer tokens of forced answers, each tied to a trace row and a cut."""
+
+    rows: torch.Tensor  # (R,) the trace row each continues
+    cuts: torch.Tensor  # (R,) trace tokens in its context
+    ids: torch.Tensor  # (R, C) suffix then answer ids, right-padded
+    valid: torch.Tensor  # (R, C) 1 on real tokens
+    mask: torch.Tensor  # (R, C) float, 1 on trained tokens (the answer of a scorable answer)
+    old_logprobs: torch.Tensor  # (R, C) sampling-time log-probs (0 on the suffix)
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.rows.shape[0])
+
+    def select(self, trace_rows: slice) -> tuple[Continuations, torch.Tensor]:
+        """The continuations of trace rows ``trace_rows`` (rows renumbered from 0), and their
+        indices in this set, (r,)."""
+        keep = ((self.rows >= trace_rows.start) & (self.rows < trace_rows.stop)).nonzero()[:, 0]
+        part = Continuations(
+            rows=self.rows[keep] - trace_rows.start,  # (r,)
+            cuts=self.cuts[keep],  # (r,)
+            ids=self.ids[keep],  # (r, C)
+            valid=self.valid[keep],  # (r, C)
+            mask=self.mask[keep],  # (r, C)
+            old_logprobs=self.old_logprobs[keep],  # (r, C)
+        )
+        return part, keep
+
+
+def continuations(answers: Sequence[ForcedAnswer], pad_id: int) -> Continuations:
+    """The continuations of ``answers`` (their ``trace`` is the trace row): the inserted
+    suffix (never trained) then the answer (trained when its verdict is scorable)."""
+    width = max(1, max((a.suffix_len + len(a.ids) for a in answers), default=1))
+    r = len(answers)
+    ids = torch.full((r, width), pad_id, dtype=torch.long)  # (R, C)
+    valid = torch.zeros((r, width), dtype=torch.long)  # (R, C)
+    mask = torch.zeros((r, width))  # (R, C)
+    old = torch.zeros((r, width))  # (R, C)
+    for k, a in enumerate(answers):
+        suffix = list(a.context[len(a.context) - a.suffix_len :])
+        row = suffix + list(a.ids)
+        ids[k, : len(row)] = torch.tensor(row, dtype=torch.long)
+        valid[k, : len(row)] = 1
+        mask[k, a.suffix_len : len(row)] = float(a.verdict.scorable)
+        old[k, a.suffix_len : len(row)] = torch.tensor(a.logprobs, dtype=torch.float)
+    rows = torch.tensor([a.trace for a in answers], dtype=torch.long)  # (R,)
+    cuts = torch.tensor([a.cut for a in answers], dtype=torch.long)  # (R,)
+    return Continuations(rows, cuts, ids, valid, mask, old)
+
+
+def prefix_logprobs(
+    model: torch.nn.Module,
+    batch: TokenBatch,
+    conts: Continuations,
+    think_temperature: float,
+    answer_temperature: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probs of the trace tokens, (n, T), and of the continuation tokens, (R, C), each
+    under ``log_softmax(logits / temperature)`` (the engines' convention), with grad when
+    enabled. Continuation row k must continue trace row ``conts.rows[k]`` of ``batch``."""
+    p = batch.prompt_len
+    start = batch.attention_mask.argmax(1)  # (n,) first real token of each row
+    positions = (batch.attention_mask.cumsum(-1) - 1).clamp(min=0)  # (n, W)
+    out = model(
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+        position_ids=positions,
+        use_cache=True,
+    )
+    think = _gather(out.logits[:, p - 1 : -1], batch.response_ids, think_temperature)  # (n, T)
+    if conts.num_rows == 0:
+        return think, torch.zeros(conts.ids.shape)
+    width = batch.input_ids.shape[1]
+    rows, cuts = conts.rows, conts.cuts  # (R,), (R,)
+    columns = torch.arange(width)  # (W,)
+    context = (columns >= start[rows, None]) & (columns < p + cuts[:, None])  # (R, W)
+    attention = torch.cat([context.long(), conts.valid], dim=1)  # (R, W + C)
+    steps = torch.arange(conts.ids.shape[1])  # (C,)
+    cont_positions = (p - start[rows] + cuts)[:, None] + steps  # (R, C)
+    cache = _expand_cache(out.past_key_values, rows)
+    follow = model(
+        input_ids=conts.ids,
+        attention_mask=attention,
+        position_ids=cont_positions,
+        past_key_values=cache,
+        use_cache=True,
+    )
+    first = out.logits[rows, p + cuts - 1]  # (R, V) predicts the first continuation token
+    logits = torch.cat([first[:, None], follow.logits[:, :-1]], dim=1)  # (R, C, V)
+    return think, _gather(logits, conts.ids, answer_temperature)  # (n, T), (R, C)
+
+
+def _gather(logits: torch.Tensor, ids: torch.Tensor, temperature: float) -> torch.Tensor:
+    logits = logits.float()  # (., L, V)
+    if temperature > 0 and temperature != 1.0:
+        logits = logits / temperature
+    logp = torch.log_softmax(logits, dim=-1)  # (., L, V)
+    return logp.gather(-1, ids.unsqueeze(-1)).squeeze(-1)  # (., L)
+
+
+def _expand_cache(cache, rows: torch.Tensor):
+    """A cache holding, for each continuation, its trace row's keys and values (in the graph)."""
+    from transformers import DynamicCache
+
+    layers = getattr(cache, "layers", None)
+    if not layers or not all(hasattr(x, "keys") and hasattr(x, "values") for x in layers):
+        raise RewardGymError(
+            f"Shared-prefix training needs a model whose KV cache exposes per-layer keys and "
+            f"values (a transformers DynamicCache); {type(cache).__name__} does not. Set "
+            "rollout.anytime.shared_prefix=false to train each forced answer as its own row."
+        )
+    expanded = DynamicCache()
+    for index, layer in enumerate(layers):
+        keys = layer.keys.index_select(0, rows)  # (R, heads, W, d)
+        values = layer.values.index_select(0, rows)  # (R, heads, W, d)
+        expanded.update(keys, values, index)
+    return expanded
