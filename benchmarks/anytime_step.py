@@ -54,38 +54,33 @@ from rewardgym.runner.trainer import Trainer
 PROMPTS, GROUP, THINK, ANSWER = 4, 8, 48, 5
 BUDGETS = [12, 24, 36, 48]
 DIGITS = [str(d) for d in range(10)]
+
+
+def anytime_arm(budgets: list[int], summaries: int, **params: object) -> dict:
+    """A ``brpo`` arm on anytime rollouts; ``params`` go to the algorithm or, for
+    ``shared_prefix``, to ``rollout.anytime``."""
+    shared = params.pop("shared_prefix", True)
+    prior = params.pop("prior", "uniform")
+    anytime = {
+        "budgets": budgets,
+        "prior": prior,
+        "summaries": summaries,
+        "summary_max_tokens": ANSWER,
+        "shared_prefix": shared,
+    }
+    return {
+        "algorithm": {"name": "brpo", "params": params},
+        "rollout": {"strategy": "anytime", "anytime": anytime},
+    }
+
+
 ARMS = {
     "grpo": {"algorithm": {"name": "grpo"}, "rollout": {"max_new_tokens": THINK + ANSWER}},
-    "anytime_grpo": {
-        "algorithm": {"name": "brpo", "params": {"decouple": False, "variance_reduction": False}},
-        "rollout": {
-            "strategy": "anytime",
-            "anytime": {"budgets": [THINK], "prior": "base", "summaries": 1,
-                        "summary_max_tokens": ANSWER},
-        },
-    },
-    "brpo A=2": {
-        "algorithm": {"name": "brpo"},
-        "rollout": {
-            "strategy": "anytime",
-            "anytime": {"budgets": BUDGETS, "summaries": 2, "summary_max_tokens": ANSWER},
-        },
-    },
-    "brpo A=2 rows": {
-        "algorithm": {"name": "brpo"},
-        "rollout": {
-            "strategy": "anytime",
-            "anytime": {"budgets": BUDGETS, "summaries": 2, "summary_max_tokens": ANSWER,
-                        "shared_prefix": False},
-        },
-    },
-    "brpo A=4": {
-        "algorithm": {"name": "brpo"},
-        "rollout": {
-            "strategy": "anytime",
-            "anytime": {"budgets": BUDGETS, "summaries": 4, "summary_max_tokens": ANSWER},
-        },
-    },
+    "anytime_grpo": anytime_arm([THINK], 1, prior="base", decouple=False,
+                                variance_reduction=False),
+    "brpo A=2": anytime_arm(BUDGETS, 2),
+    "brpo A=2 rows": anytime_arm(BUDGETS, 2, shared_prefix=False),
+    "brpo A=4": anytime_arm(BUDGETS, 4),
     "mrt": {
         "algorithm": {"name": "mrt"},
         "rollout": {
