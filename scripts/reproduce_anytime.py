@@ -5,15 +5,18 @@ stage from that warm-up model, with the same seed, steps, prompts and samples pe
 
 - ``anytime_grpo`` (one summary at the largest budget), ``brpo`` (uniform prior),
   ``brpo_linear`` (linear prior): the comparison of BRPO's paper;
-- ``episodic_grpo`` (outcome reward only) and ``mrt`` (progress reward, alpha 1): MRT's.
+- ``episodic_grpo`` (outcome reward only) and ``mrt`` (progress reward, alpha 1): MRT's;
+- on request, the ablations ``brpo_prior`` (prior only) and ``brpo_decouple`` (+ decoupled
+  summaries), drawn with ``anytime_grpo`` and ``brpo`` (+ variance reduction).
 
 Each run ends with the budget evaluation of ``eval.budgets`` (greedy traces cut at 0, 6, ...,
 48 tokens, one forced answer each, on 200 held-out tasks). The script writes, under ``--out``:
 ``results.json`` (every run's numbers), ``results.md`` (the table, mean +- std over seeds) and
 one PNG of mean budget-accuracy curves per comparison. A finished warm-up already in ``--out`` is
-reused.
+reused, and the saved results of arms not run again are kept (``--arms`` adds or replaces arms).
 
-    python scripts/reproduce_anytime.py                       # 3 seeds, every arm
+    python scripts/reproduce_anytime.py                       # 3 seeds, the five main arms
+    python scripts/reproduce_anytime.py --arms brpo_prior brpo_decouple   # the ablations too
     python scripts/reproduce_anytime.py --seeds 0 --arms brpo --steps 20   # a quick look
 """
 
@@ -31,8 +34,10 @@ from rewardgym.runner.trainer import Trainer
 COMPARISONS = {
     "brpo": ["anytime_grpo", "brpo", "brpo_linear"],
     "mrt": ["episodic_grpo", "mrt"],
+    "ablation": ["anytime_grpo", "brpo_prior", "brpo_decouple", "brpo"],
 }
-ARMS = [arm for arms in COMPARISONS.values() for arm in arms]
+ARMS = list(dict.fromkeys(arm for arms in COMPARISONS.values() for arm in arms))
+DEFAULT_ARMS = ["anytime_grpo", "brpo", "brpo_linear", "episodic_grpo", "mrt"]
 NUMBERS = ("anytime_accuracy", "final_accuracy", "normalised_regret", "think_tokens")
 
 
@@ -104,7 +109,7 @@ def curves(results: dict[str, list[dict]], out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--arms", nargs="+", default=ARMS, choices=ARMS)
+    parser.add_argument("--arms", nargs="+", default=DEFAULT_ARMS, choices=ARMS)
     parser.add_argument("--steps", type=int, default=None, help="RL steps (default: the preset's)")
     parser.add_argument("--out", type=Path, default=Path("runs/anytime-reproduction"))
     parser.add_argument(
@@ -117,12 +122,15 @@ def main() -> None:
         curves(results, args.out)
         return
     args.out.mkdir(parents=True, exist_ok=True)
-    results: dict[str, list[dict]] = {"warm-up": []}
+    saved = args.out / "results.json"
+    results: dict[str, list[dict]] = json.loads(saved.read_text()) if saved.is_file() else {}
+    fresh: dict[str, list[dict]] = {"warm-up": []}
     for seed in args.seeds:
         model, result = warmup(seed, args.out)
-        results["warm-up"].append(result)
+        fresh["warm-up"].append(result)
         for name in args.arms:
-            results.setdefault(name, []).append(arm(name, seed, model, args.out, args.steps))
+            fresh.setdefault(name, []).append(arm(name, seed, model, args.out, args.steps))
+    results.update(fresh)  # arms not run this time keep their saved results
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     text = table(results)
     (args.out / "results.md").write_text(text + "\n")
