@@ -276,3 +276,13 @@ def test_brpo_step_is_the_same_with_and_without_shared_prefix(tmp_path):
         first.append(json.loads(line))
     assert first[0]["loss"] == pytest.approx(first[1]["loss"], abs=1e-6)
     assert first[0]["grad_norm"] == pytest.approx(first[1]["grad_norm"], rel=1e-4)
+
+
+def test_mrt_with_the_termination_baseline_trains(tmp_path):
+    env = {"id": "rewardgym/digit_sum-v0", "params": {"min_digits": 3, "max_digits": 4}}
+    config = load_config(_config(tmp_path, env, "mrt"), ["algorithm.params.baseline=termination"])
+    assert config.algorithm.params["baseline"] == "termination"
+    Trainer(config, progress=False, log=lambda _: None).run()
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    for record in map(json.loads, lines):
+        assert "probe_J0" in record and math.isfinite(record["loss"])
