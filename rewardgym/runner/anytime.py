@@ -30,7 +30,7 @@ from rewardgym.core.budgets import EpisodeSegmenter
 from rewardgym.core.env import TextEnv
 from rewardgym.core.types import Task, Verdict
 from rewardgym.runner.engines.base import Engine, SamplingParams
-from rewardgym.runner.rollout import derive_seed, encode_prompt, encode_text
+from rewardgym.runner.rollout import encode_prompt, encode_text
 
 __all__ = ["ForcedAnswer", "Trace", "episode_cuts", "force_answers", "think"]
 
@@ -153,8 +153,3 @@ def _tokens_covering(tokenizer: Any, ids: Sequence[int], chars: int) -> int:
         else:
             low = mid + 1
     return low
-
-
-def seeds(base: int) -> tuple[int, int]:
-    """Seeds of the two sampling phases of a step: traces, then forced answers."""
-    return derive_seed(base, 1), derive_seed(base, 2)

@@ -26,11 +26,17 @@ import torch
 from rewardgym.algorithms._anytime import token_advantages
 from rewardgym.algorithms.base import LossScale
 from rewardgym.runner.anytime import ForcedAnswer, Trace, episode_cuts, force_answers, think
-from rewardgym.runner.batch import TokenBatch, pack, sequence_logprobs
+from rewardgym.runner.batch import TokenBatch, pack
 from rewardgym.runner.engines.base import SamplingParams
 from rewardgym.runner.prefix import Continuations, continuations, prefix_logprobs
 from rewardgym.runner.rollout import derive_seed
-from rewardgym.runner.steps import StepContext, optimise_parts, pad_id, reference_logprobs
+from rewardgym.runner.steps import (
+    StepContext,
+    pad_id,
+    policy_loss_fn,
+    reference_logprobs,
+    train_parts,
+)
 
 __all__ = ["anytime_step", "episodic_step"]
 
@@ -53,30 +59,6 @@ def _answers(
     return force_answers(ctx.engine, ctx.tokenizer, env, traces, cuts, samples, params)
 
 
-def _loss_fn(
-    ctx: StepContext, adv, mask, scale: LossScale, ref, temperature: float, gap: list[float]
-):
-    """The policy loss of a micro-batch of ``adv``/``mask`` rows (N, T), sampled at
-    ``temperature``; logs the sampler-vs-trainer log-prob gap of the first micro-batch."""
-
-    def loss_fn(part: TokenBatch, rows: slice) -> tuple[torch.Tensor, dict[str, float]]:
-        width = part.mask.shape[1]
-        logprobs = sequence_logprobs(ctx.model, part, temperature)  # (n, T')
-        if not gap:
-            diff = (logprobs.detach() - part.old_logprobs).abs() * part.mask  # (n, T')
-            gap.append(float(diff.sum() / part.mask.sum().clamp(min=1)))
-        return ctx.algorithm.loss(
-            logprobs,
-            part.old_logprobs,
-            adv[rows, :width],
-            mask[rows, :width],
-            scale,
-            ref_logprobs=None if ref is None else ref[rows, :width],
-        )
-
-    return loss_fn
-
-
 def _update(ctx: StepContext, parts: list[tuple], num_rows: int, max_tokens: int) -> dict:
     """Optimizer steps on ``parts`` = [(batch, adv, mask, temperature)], then the engine sees
     the new weights."""
@@ -89,11 +71,8 @@ def _update(ctx: StepContext, parts: list[tuple], num_rows: int, max_tokens: int
     fns = []
     for batch, adv, mask, temperature in parts:
         ref = reference_logprobs(ctx, batch, temperature)  # (n, T) or None
-        fns.append((batch, _loss_fn(ctx, adv, mask, scale, ref, temperature, gap)))
-    for _ in range(ctx.stage.trainer.updates_per_batch):
-        update = optimise_parts(ctx, fns)
-    ctx.engine.update_weights(ctx.model)
-    return {**update, "logprob_gap": gap[0] if gap else 0.0}
+        fns.append((batch, policy_loss_fn(ctx, adv, mask, scale, ref, temperature, gap)))
+    return train_parts(ctx, fns, gap)
 
 
 # -- anytime (BRPO) ---------------------------------------------------------------------------------
@@ -202,10 +181,7 @@ def _shared_prefix_update(
             metrics = {k: (v + other[k]) / (1 if k == "loss" else 2) for k, v in metrics.items()}
         return loss, metrics
 
-    for _ in range(ctx.stage.trainer.updates_per_batch):
-        update = optimise_parts(ctx, [(thinking, loss_fn)])
-    ctx.engine.update_weights(ctx.model)
-    return {**update, "logprob_gap": gap[0] if gap else 0.0}
+    return train_parts(ctx, [(thinking, loss_fn)], gap)
 
 
 def _anytime_metrics(traces, answers, schedule, shape) -> dict[str, float]:

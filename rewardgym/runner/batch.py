@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["TokenBatch", "micro_batches", "pack", "sequence_logprobs"]
+__all__ = ["TokenBatch", "micro_batches", "pack", "sequence_logprobs", "token_logprobs"]
 
 
 @dataclass(frozen=True)
@@ -94,11 +94,18 @@ def sequence_logprobs(
         use_cache=False,
     )
     p = batch.prompt_len
-    logits = out.logits[:, p - 1 : -1].float()  # (N, T, V) the logits that predict the response
+    # the logits at P-1 .. P+T-2 predict the response tokens
+    return token_logprobs(out.logits[:, p - 1 : -1], batch.response_ids, temperature)  # (N, T)
+
+
+def token_logprobs(logits: torch.Tensor, ids: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``log_softmax(logits / temperature)`` (plain at temperature 0) at ``ids``: logits
+    (..., L, V) and ids (..., L) give (..., L), in float32."""
+    logits = logits.float()  # (..., L, V)
     if temperature > 0 and temperature != 1.0:
         logits = logits / temperature
-    logp = torch.log_softmax(logits, dim=-1)  # (N, T, V)
-    return logp.gather(-1, batch.response_ids.unsqueeze(-1)).squeeze(-1)  # (N, T)
+    logp = torch.log_softmax(logits, dim=-1)  # (..., L, V)
+    return logp.gather(-1, ids.unsqueeze(-1)).squeeze(-1)  # (..., L)
 
 
 def micro_batches(num_rows: int, parts: int) -> list[slice]:

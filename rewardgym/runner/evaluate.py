@@ -113,7 +113,7 @@ def evaluate_budgets(
         traces = think(
             engine, tokenizer, env, tasks[first : first + batch_tasks], samples, trace_params
         )
-        cuts = [[min(b, len(t)) for b in points] for t in traces]
+        cuts = [[0, *schedule.cut_points(len(t))] for t in traces]
         answer_params = replace(params, seed=derive_seed(seed, 4, first))
         answers = force_answers(engine, tokenizer, env, traces, cuts, 1, answer_params)
         for answer in answers:

@@ -22,7 +22,7 @@ import torch
 
 from rewardgym.core.errors import RewardGymError
 from rewardgym.runner.anytime import ForcedAnswer
-from rewardgym.runner.batch import TokenBatch
+from rewardgym.runner.batch import TokenBatch, token_logprobs
 
 __all__ = ["Continuations", "continuations", "prefix_logprobs"]
 
@@ -97,7 +97,9 @@ def prefix_logprobs(
         position_ids=positions,
         use_cache=True,
     )
-    think = _gather(out.logits[:, p - 1 : -1], batch.response_ids, think_temperature)  # (n, T)
+    think = token_logprobs(
+        out.logits[:, p - 1 : -1], batch.response_ids, think_temperature
+    )  # (n, T)
     if conts.num_rows == 0:
         return think, torch.zeros(conts.ids.shape)
     width = batch.input_ids.shape[1]
@@ -117,15 +119,7 @@ def prefix_logprobs(
     )
     first = out.logits[rows, p + cuts - 1]  # (R, V) predicts the first continuation token
     logits = torch.cat([first[:, None], follow.logits[:, :-1]], dim=1)  # (R, C, V)
-    return think, _gather(logits, conts.ids, answer_temperature)  # (n, T), (R, C)
-
-
-def _gather(logits: torch.Tensor, ids: torch.Tensor, temperature: float) -> torch.Tensor:
-    logits = logits.float()  # (., L, V)
-    if temperature > 0 and temperature != 1.0:
-        logits = logits / temperature
-    logp = torch.log_softmax(logits, dim=-1)  # (., L, V)
-    return logp.gather(-1, ids.unsqueeze(-1)).squeeze(-1)  # (., L)
+    return think, token_logprobs(logits, conts.ids, answer_temperature)  # (n, T), (R, C)
 
 
 def _expand_cache(cache, rows: torch.Tensor):

@@ -33,7 +33,15 @@ from rewardgym.runner.rollout import (
     encode_text,
 )
 
-__all__ = ["StepContext", "optimise_parts", "pad_id", "reference_logprobs", "run_step"]
+__all__ = [
+    "StepContext",
+    "optimise_parts",
+    "pad_id",
+    "policy_loss_fn",
+    "reference_logprobs",
+    "run_step",
+    "train_parts",
+]
 
 
 @dataclass
@@ -237,28 +245,50 @@ def _policy_gradient_step(ctx: StepContext, step: int) -> dict[str, Any]:
         max_tokens=ctx.stage.rollout.max_new_tokens * ctx.max_turns,
     )
     gap: list[float] = []
+    loss_fn = policy_loss_fn(ctx, advantages, mask, scale, ref, ctx.temperature, gap)
+    return {**metrics, **train_parts(ctx, [(batch, loss_fn)], gap)}
+
+
+def policy_loss_fn(
+    ctx: StepContext,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    scale: LossScale,
+    ref: torch.Tensor | None,
+    temperature: float,
+    gap: list[float],
+) -> LossFn:
+    """The policy loss of a micro-batch of rows of ``advantages`` / ``mask`` / ``ref``, all
+    (N, T), sampled at ``temperature``; the first call logs the sampler-vs-trainer log-prob gap
+    (before any update of this batch) into ``gap``."""
 
     def loss_fn(part: TokenBatch, rows: slice) -> tuple[torch.Tensor, dict[str, float]]:
         width = part.mask.shape[1]
-        logprobs = sequence_logprobs(ctx.model, part, ctx.temperature)  # (n, T')
-        part_mask = mask[rows, :width]  # (n, T')
-        if not gap:  # sampler vs trainer log-probs, before any update of this batch
-            diff = (logprobs.detach() - part.old_logprobs).abs() * part.mask
+        logprobs = sequence_logprobs(ctx.model, part, temperature)  # (n, T')
+        if not gap:
+            diff = (logprobs.detach() - part.old_logprobs).abs() * part.mask  # (n, T')
             gap.append(float(diff.sum() / part.mask.sum().clamp(min=1)))
-        part_ref = None if ref is None else ref[rows, :width]
         return ctx.algorithm.loss(
             logprobs,
             part.old_logprobs,
             advantages[rows, :width],
-            part_mask,
+            mask[rows, :width],
             scale,
-            ref_logprobs=part_ref,
+            ref_logprobs=None if ref is None else ref[rows, :width],
         )
 
+    return loss_fn
+
+
+def train_parts(
+    ctx: StepContext, parts: list[tuple[TokenBatch, LossFn]], gap: list[float]
+) -> dict[str, float]:
+    """``trainer.updates_per_batch`` optimizer steps on ``parts``, then the engine samples from
+    the new weights; the update's metrics with ``logprob_gap``."""
     for _ in range(ctx.stage.trainer.updates_per_batch):
-        update = _optimise(ctx, batch, loss_fn)
+        update = optimise_parts(ctx, parts)
     ctx.engine.update_weights(ctx.model)
-    return {**metrics, **update, "logprob_gap": gap[0] if gap else 0.0}
+    return {**update, "logprob_gap": gap[0] if gap else 0.0}
 
 
 def _rft_step(ctx: StepContext, step: int) -> dict[str, Any]:
