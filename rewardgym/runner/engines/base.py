@@ -10,11 +10,18 @@ sampled id under ``log_softmax(logits / temperature)`` (plain ``log_softmax(logi
 temperature 0), taken *before* top-p truncation. The trainer recomputes the same quantity with
 gradients, so the importance ratio of an unchanged policy is exactly 1.
 
+Seed convention (every engine): row ``i`` of a call draws its randomness from its own stream,
+keyed by :func:`row_seed` ``(params.seed, first_row + i)``. A row's sample therefore depends
+on its prompt, the weights, the seed and its index only: not on the batch size, on the other
+rows, or on how the rows are split across engines (a sharding engine passes each shard's
+``first_row``). Up to float rounding of the logits, which can differ with the batch shape.
+
 This module imports no torch.
 """
 
 from __future__ import annotations
 
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,9 +29,31 @@ from typing import Any, ClassVar
 
 from rewardgym.core.errors import ConfigError
 
-__all__ = ["FINISH_REASONS", "Engine", "Generation", "SamplingParams"]
+__all__ = ["FINISH_REASONS", "Engine", "Generation", "SamplingParams", "row_seed", "row_seeds"]
 
 FINISH_REASONS = ("stop", "eos", "length")
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def row_seed(seed: int, row: int) -> int:
+    """The 63-bit seed of row ``row`` of a call sampled with ``seed`` (see the module
+    docstring): distinct rows and distinct seeds give unrelated streams."""
+    return _splitmix64(_splitmix64(seed & _MASK64) ^ (row & _MASK64)) >> 1
+
+
+def row_seeds(seed: int | None, first_row: int, n: int) -> list[int]:
+    """:func:`row_seed` of rows ``first_row .. first_row + n - 1``; a fresh random seed when
+    ``seed`` is None."""
+    if seed is None:
+        seed = secrets.randbits(63)
+    return [row_seed(seed, first_row + i) for i in range(n)]
 
 
 @dataclass(frozen=True)
@@ -81,9 +110,11 @@ class Engine(ABC):
 
     @abstractmethod
     def generate(
-        self, prompts: Sequence[Sequence[int]], params: SamplingParams
+        self, prompts: Sequence[Sequence[int]], params: SamplingParams, *, first_row: int = 0
     ) -> list[Generation]:
-        """One :class:`Generation` per prompt (token ids), in the order of ``prompts``."""
+        """One :class:`Generation` per prompt (token ids), in the order of ``prompts``.
+        ``first_row``: the index of ``prompts[0]`` in the caller's whole batch (the seed
+        convention of the module docstring)."""
 
     @abstractmethod
     def update_weights(self, model: Any) -> None:

@@ -12,10 +12,13 @@ A row ends at eos, at a stop string, or at ``max_new_tokens``. Ended rows are fe
 until they make up 1/``COMPACT_AT`` of the batch, then dropped from it (and from the cache), so
 later passes compute only the rows still going; compacting at once or never were both slower.
 
-Sampling draws from a ``torch.Generator`` seeded with ``SamplingParams.seed`` (never the global
-RNG): the same seed, prompts, weights and ``batch_size`` give the same samples. Log-probs follow
-the engines' convention (``log_softmax(logits / temperature)`` before top-p; see
-:mod:`rewardgym.runner.engines.base`).
+Sampling is the Gumbel-max trick with counter-based noise (never the global RNG): the noise of
+row ``r`` at step ``t`` for token ``v`` is a hash (splitmix64) of the row's seed
+(:func:`~rewardgym.runner.engines.base.row_seed`), ``t`` and ``v``, computed for the whole batch
+in a few integer tensor ops. A row's sample thus depends on its prompt, the weights, the seed
+and its row index only: not on ``batch_size``, compaction, the other rows, or how a caller
+shards the rows across engines. Log-probs follow the engines' convention
+(``log_softmax(logits / temperature)`` before top-p; see :mod:`rewardgym.runner.engines.base`).
 
 Stop strings are checked on the tail of each running row only: the last ``k`` generated ids,
 where ``k`` is the longest stop string's length in UTF-8 bytes plus one (a token decodes to at
@@ -38,7 +41,7 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 from rewardgym.core.errors import ConfigError
-from rewardgym.runner.engines.base import Engine, Generation, SamplingParams
+from rewardgym.runner.engines.base import Engine, Generation, SamplingParams, row_seeds
 
 __all__ = ["HFEngine", "HFEngineConfig"]
 
@@ -85,9 +88,10 @@ class HFEngine(Engine):
             self._keep_last = _accepts(model, "logits_to_keep")
 
     def generate(
-        self, prompts: Sequence[Sequence[int]], params: SamplingParams
+        self, prompts: Sequence[Sequence[int]], params: SamplingParams, *, first_row: int = 0
     ) -> list[Generation]:
-        """One :class:`Generation` per prompt (token ids), in order."""
+        """One :class:`Generation` per prompt (token ids), in order; ``first_row`` as in
+        :meth:`Engine.generate <rewardgym.runner.engines.base.Engine.generate>`."""
         for i, prompt in enumerate(prompts):
             if len(prompt) == 0:
                 raise ValueError(
@@ -95,22 +99,19 @@ class HFEngine(Engine):
                     "on. Start prompts with the tokenizer's bos token."
                 )
         device = next(self.model.parameters()).device
-        generator = torch.Generator(device=device)
-        if params.seed is None:
-            generator.seed()
-        else:
-            generator.manual_seed(params.seed)
+        seeds = row_seeds(params.seed, first_row, len(prompts))
         size = self.config.batch_size
         out: list[Generation] = []
         with torch.inference_mode():
             for first in range(0, len(prompts), size):
                 chunk = [list(p) for p in prompts[first : first + size]]
-                out += self._generate_chunk(chunk, params, generator, device)
+                keys = torch.tensor(seeds[first : first + size], dtype=torch.long, device=device)
+                out += self._generate_chunk(chunk, params, keys, device)
         return out
 
     # -- one chunk -------------------------------------------------------------------------------
     def _generate_chunk(
-        self, prompts: list[list[int]], params: SamplingParams, generator: Any, device: Any
+        self, prompts: list[list[int]], params: SamplingParams, keys: Any, device: Any
     ) -> list[Generation]:
         n = len(prompts)
         ids: list[list[int]] = [[] for _ in range(n)]
@@ -119,7 +120,7 @@ class HFEngine(Engine):
         cache, logits, attention, position = self._prefill(prompts, params.max_new_tokens, device)
         rows: list[int | None] = list(range(n))  # batch slot -> chunk row (None: row ended)
         for step in range(params.max_new_tokens):
-            token, logprob = _sample(logits, params, generator)  # (a,) (a,)
+            token, logprob = _sample(logits, params, keys, step)  # (a,) (a,)
             live = [(slot, row) for slot, row in enumerate(rows) if row is not None]
             tokens, values = token.tolist(), logprob.tolist()
             for slot, row in live:
@@ -137,6 +138,7 @@ class HFEngine(Engine):
                 index = torch.tensor(going, device=device)  # (a,)
                 cache.batch_select_indices(index)
                 token, attention, position = token[index], attention[index], position[index]
+                keys = keys[index]  # (a,)
                 rows = [rows[slot] for slot in going]
             attention = torch.nn.functional.pad(attention, (0, 1), value=1)  # (a, S)
             logits = self._forward(token[:, None], attention, position[:, None], cache)  # (a, V)
@@ -279,19 +281,50 @@ def _left_pad(
 
 
 def _sample(
-    logits: torch.Tensor, params: SamplingParams, generator: Any
+    logits: torch.Tensor, params: SamplingParams, keys: torch.Tensor, step: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The sampled id of each row and its log-prob (before top-p truncation)."""
+    """The sampled id of each row and its log-prob (before top-p truncation). ``keys``: the
+    rows' seeds (a,); ``step``: the index of the token being sampled."""
     if params.temperature == 0:
         logp = torch.log_softmax(logits, dim=-1)  # (a, V)
         token = logits.argmax(dim=-1)  # (a,)
     else:
         logp = torch.log_softmax(logits / params.temperature, dim=-1)  # (a, V)
-        probs = logp.exp()  # (a, V)
+        scores = logp
         if params.top_p < 1.0:
-            probs = _top_p(probs, params.top_p)  # (a, V)
-        token = torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (a,)
+            kept = _top_p(logp.exp(), params.top_p) > 0  # (a, V)
+            scores = logp.masked_fill(~kept, float("-inf"))  # (a, V)
+        token = (scores + _gumbel(keys, step, logp.shape[-1])).argmax(dim=-1)  # (a,)
     return token, logp.gather(-1, token[:, None]).squeeze(1)  # (a,) (a,)
+
+
+def _signed(x: int) -> int:
+    """A 64-bit constant as the int64 value with the same bits."""
+    return x - (1 << 64) if x >= 1 << 63 else x
+
+
+_GOLDEN, _MIX1, _MIX2 = (
+    _signed(0x9E3779B97F4A7C15),
+    _signed(0xBF58476D1CE4E5B9),
+    _signed(0x94D049BB133111EB),
+)
+
+
+def _gumbel(keys: torch.Tensor, step: int, vocab: int) -> torch.Tensor:
+    """Gumbel(0, 1) noise (a, V) from splitmix64 of (key, step, token id): the same for a row
+    wherever it sits in a batch. int64 products wrap as in C; ``>>`` on int64 is arithmetic,
+    so each shift is masked to a logical one."""
+
+    def shift(x: torch.Tensor, k: int) -> torch.Tensor:
+        return (x >> k) & ((1 << (64 - k)) - 1)
+
+    counter = torch.arange(vocab, dtype=torch.long, device=keys.device) + (step * vocab + 1)
+    x = keys[:, None] ^ (counter * _GOLDEN)[None]  # (a, V)
+    x = (x ^ shift(x, 30)) * _MIX1
+    x = (x ^ shift(x, 27)) * _MIX2
+    x = x ^ shift(x, 31)
+    uniform = (shift(x, 11).double() + 0.5) * 2.0**-53  # (a, V) in (0, 1)
+    return (-torch.log(-torch.log(uniform))).float()  # (a, V)
 
 
 def _top_p(probs: torch.Tensor, top_p: float) -> torch.Tensor:
