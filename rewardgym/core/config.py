@@ -1,8 +1,8 @@
 """The run config: one structured, validated description of a training or evaluation run.
 
-A :class:`RunConfig` has the sections ``env``, ``algorithm``, ``model``, ``engine``, ``rollout``
-and ``trainer``, plus ``output_dir`` and ``seed``. :func:`load_config` builds one from a preset
-name, a YAML file or a mapping, applies omegaconf dotlist overrides (``trainer.steps=50``), and
+A :class:`RunConfig` has the sections ``env``, ``algorithm``, ``model``, ``engine``, ``rollout``,
+``trainer``, ``eval`` and ``ray``, an optional ``stages`` list, plus ``output_dir`` and ``seed``.
+:func:`load_config` builds one from a preset name, a YAML file or a mapping, applies omegaconf dotlist overrides (``trainer.steps=50``), and
 validates everything before anything heavy is imported:
 
 - unknown keys fail with a did-you-mean naming the section (``Unknown key 'stpes' in trainer.``);
@@ -48,6 +48,7 @@ __all__ = [
     "EpisodicSection",
     "EvalSection",
     "ModelSection",
+    "RaySection",
     "RolloutSection",
     "RunConfig",
     "Stage",
@@ -368,6 +369,46 @@ class Stage:
     rollout: RolloutSection
 
 
+ROUTINGS = ("round_robin", "least_loaded")
+
+
+@dataclass(frozen=True)
+class RaySection:
+    """Scale-out on Ray. ``engines`` > 0 samples on that many engine actors (each an
+    ``engine.name`` engine with ``engine.params``, holding a copy of the policy; the trainer
+    stays in this process and sends them its weights after every update). ``address``: the
+    cluster to join (None: start a local one with ``num_cpus`` CPUs; "auto": the cluster this
+    machine belongs to; "ray://host:10001": a remote one). ``engine_cpus`` / ``engine_gpus``:
+    the resources each actor reserves. ``routing``: how a batch is dealt to the actors, in
+    chunks of whole prompt groups: "round_robin" (chunk k to actor k mod N, all at once) or
+    "least_loaded" (each chunk to the next actor that is idle). ``chunks_per_engine``: chunks
+    per actor per batch. ``verifier_workers`` > 0: score on that many Ray actors, each with
+    its own verifier pool (time and memory limits), instead of in this process."""
+
+    engines: int = 0
+    address: str | None = None
+    num_cpus: int | None = None
+    engine_cpus: float = 1.0
+    engine_gpus: float = 0.0
+    routing: str = "round_robin"
+    chunks_per_engine: int = 2
+    verifier_workers: int = 0
+
+    def __post_init__(self) -> None:
+        _normalise(self, "ray")
+        _at_least(self, "ray", 0, "engines", "verifier_workers")
+        _at_least(self, "ray", 1, "chunks_per_engine")
+        if self.num_cpus is not None:
+            _check(self.num_cpus >= 1, "ray.num_cpus", ">= 1 or null", self.num_cpus)
+        _check(self.engine_cpus >= 0, "ray.engine_cpus", ">= 0", self.engine_cpus)
+        _check(self.engine_gpus >= 0, "ray.engine_gpus", ">= 0", self.engine_gpus)
+        _choice("ray.routing", self.routing, ROUTINGS)
+
+    @property
+    def enabled(self) -> bool:
+        return self.engines > 0 or self.verifier_workers > 0
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything a run needs. Build it with :func:`load_config`; print it with :func:`to_yaml`."""
@@ -379,6 +420,7 @@ class RunConfig:
     rollout: RolloutSection = field(default_factory=RolloutSection)
     trainer: TrainerSection = field(default_factory=TrainerSection)
     eval: EvalSection = field(default_factory=EvalSection)
+    ray: RaySection = field(default_factory=RaySection)
     stages: tuple[StageSection, ...] = ()
     output_dir: str = "runs/default"
     seed: int = 0

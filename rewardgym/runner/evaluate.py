@@ -173,7 +173,7 @@ def summarise(episodes: Sequence[Episode], samples: int, pass_k: Sequence[int]) 
 def evaluate_config(config: RunConfig) -> dict[str, Any]:
     """Load the config's model and evaluate it on the config's env (``rewardgym eval``)."""
     from rewardgym.runner.setup import check_run
-    from rewardgym.runner.trainer import build_runtime
+    from rewardgym.runner.trainer import build_runtime, close_runtime
 
     plan = check_run(config, training=False)
     _, _, engine, collector, _ = build_runtime(plan)
@@ -185,8 +185,7 @@ def evaluate_config(config: RunConfig) -> dict[str, Any]:
             stop=config.rollout.stop,
         )
     finally:
-        collector.close()
-        engine.close()
+        close_runtime(collector, engine)
     return {
         "env": config.env.id,
         "model": config.model.name_or_path,

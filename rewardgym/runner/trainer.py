@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import shutil
@@ -73,8 +74,7 @@ def build_runtime(plan: RunPlan) -> tuple[Any, Any, Any, RolloutCollector, int]:
     config = plan.config
     model, tokenizer = load_model(config.model.name_or_path, plan.model_params, config.model.dtype)
     model.eval()  # no dropout: sampling and training see the same function
-    spec = ENGINES.get(engine_name(config))
-    engine = spec.load()(model, tokenizer, ENGINES.make_config(spec.id, config.engine.params))
+    engine = _build_engine(plan, model, tokenizer)
     env_id, env_params = config.env.id, dict(config.env.params)
     probe = make(env_id, **env_params)
     max_turns = int(getattr(probe.unwrapped, "max_turns", 1))
@@ -88,6 +88,46 @@ def build_runtime(plan: RunPlan) -> tuple[Any, Any, Any, RolloutCollector, int]:
         env_threads=config.rollout.env_threads,
     )
     return model, tokenizer, engine, collector, max_turns
+
+
+def _build_engine(plan: RunPlan, model: Any, tokenizer: Any) -> Any:
+    """The run's engine: in this process, or ``ray.engines`` actors (then Ray starts first,
+    with the verifier pool on Ray when ``ray.verifier_workers`` is set)."""
+    config = plan.config
+    if config.ray.enabled:
+        from rewardgym.runner.ray_pool import start_ray_runtime
+
+        start_ray_runtime(config.ray)
+    if config.ray.engines > 0:
+        from rewardgym.runner.ray_pool import RayEnginePool
+
+        spec = {
+            "name_or_path": config.model.name_or_path,
+            "params": dataclasses.asdict(plan.model_params),
+            "dtype": config.model.dtype,
+        }
+        try:
+            return RayEnginePool(
+                model, engine_name(config), dict(config.engine.params), spec, config.ray
+            )
+        except BaseException:
+            from rewardgym.runner.ray_pool import close_ray_runtime
+
+            close_ray_runtime()
+            raise
+    spec = ENGINES.get(engine_name(config))
+    return spec.load()(model, tokenizer, ENGINES.make_config(spec.id, config.engine.params))
+
+
+def close_runtime(collector: Any, engine: Any) -> None:
+    """Close what :func:`build_runtime` started: envs, the engine, and the Ray runtime."""
+    try:
+        collector.close()
+        engine.close()
+    finally:
+        from rewardgym.runner.ray_pool import close_ray_runtime
+
+        close_ray_runtime()
 
 
 class Trainer:
@@ -164,8 +204,7 @@ class Trainer:
                 state, tensors = None, {}
         finally:
             writer.close()
-            self.collector.close()
-            self.engine.close()
+            close_runtime(self.collector, self.engine)
         return self._finish(finished)
 
     def _finish(self, finished: list[dict[str, Any]]) -> dict[str, Any]:

@@ -192,6 +192,10 @@ class VLLMEngine(Engine):
         }
         if config.block_size is not None:
             options["block_size"] = config.block_size
+        if cpu:
+            # vLLM's CPU generators cannot rewind: a seeded request whose prompt is cut across
+            # two steps (chunked prefill) fails with "CPU Generator does not use offset".
+            options["enable_chunked_prefill"] = False
         if config.max_model_len is not None:
             options["max_model_len"] = config.max_model_len
         if config.kv_cache_gib is not None:
