@@ -380,6 +380,7 @@ def test_to_dict_is_plain_data():
         "rollout",
         "trainer",
         "eval",
+        "ray",
         "stages",
         "output_dir",
         "seed",

@@ -104,3 +104,16 @@ def test_vllm_engine_actors_on_ray(vllm_cache):
             pool.close()
     finally:
         ray.shutdown()
+
+
+def test_the_vllm_benchmark_runs():
+    done = subprocess.run(
+        [sys.executable, "benchmarks/vllm_engine.py", "--quick", "--new-tokens", "16", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(result["tokens_per_s"]) == {"ours", "direct", "hf"}
+    assert "engine overhead over direct vLLM" in done.stdout
