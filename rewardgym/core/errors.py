@@ -64,10 +64,10 @@ class ConfigError(RewardGymError, ValueError):
 class MissingExtraError(RewardGymError, ImportError):
     """An optional dependency is missing. The message gives the pip command that installs it."""
 
-    def __init__(self, module: str, extra: str, feature: str) -> None:
+    def __init__(self, module: str, extra: str, feature: str, hint: str = "") -> None:
         super().__init__(
             f"{feature} needs the Python package '{module}', which is not installed. "
-            f"Install it with: pip install 'rewardgym[{extra}]'"
+            f"Install it with: pip install 'rewardgym[{extra}]'" + (f". {hint}" if hint else "")
         )
         self.module, self.extra, self.feature = module, extra, feature
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rewardgym.core.config import RunConfig, Stage, build_dataclass
-from rewardgym.core.errors import ConfigError, require
+from rewardgym.core.errors import ConfigError, MissingExtraError, require
 from rewardgym.core.make import make
 from rewardgym.core.registry import ALGORITHMS, ENGINES
 
@@ -52,8 +52,22 @@ def check_run(config: RunConfig, *, training: bool = True) -> RunPlan:
         model_params_class(name), config.model.params, component=f"model '{name}'"
     )
     ENGINES.make_config(engine_name(config), config.engine.params)
+    _check_packages(config)
     stages = tuple(_check_stage(config, stage) for stage in config.plan()) if training else ()
     return RunPlan(config, stages, model_params)
+
+
+def _check_packages(config: RunConfig) -> None:
+    """The packages the engine and Ray need, found without importing them (vLLM takes seconds
+    to import)."""
+    from importlib.util import find_spec
+
+    if engine_name(config) == "vllm" and find_spec("vllm") is None:
+        from rewardgym.runner.engines.vllm import missing_vllm
+
+        raise missing_vllm()
+    if config.ray.enabled and find_spec("ray") is None:
+        raise MissingExtraError("ray", "ray", "ray.engines and ray.verifier_workers")
 
 
 def _check_stage(config: RunConfig, stage: Stage) -> StagePlan:

