@@ -101,6 +101,20 @@ def close_ray_runtime() -> None:
         ray.shutdown()
 
 
+def _close_actors(actors: list[Any], stop_ray: bool, timeout: float) -> None:
+    """Let each actor close what it holds (up to ``timeout`` s), end the actors, and stop Ray
+    when ``stop_ray``."""
+    import ray
+
+    try:
+        ray.get([a.close.remote() for a in actors], timeout=timeout)
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+        if stop_ray:
+            ray.shutdown()
+
+
 def chunk_rows(prompts: Sequence[Sequence[int]], chunks: int) -> list[tuple[int, int]]:
     """``[(start, stop), ...]``: at most ``chunks`` contiguous slices of about equal rows, cut
     only between groups of identical consecutive prompts."""
@@ -312,15 +326,7 @@ class RayEnginePool(Engine):
         if self._closed:
             return
         self._closed = True
-        import ray
-
-        try:
-            ray.get([a.close.remote() for a in self.actors], timeout=120)
-        finally:
-            for actor in self.actors:
-                ray.kill(actor)
-            if self._started_ray:
-                ray.shutdown()
+        _close_actors(self.actors, self._started_ray, timeout=120)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -445,15 +451,7 @@ class RayVerifierPool:
         if self._closed:
             return
         self._closed = True
-        import ray
-
-        try:
-            ray.get([a.close.remote() for a in self.actors], timeout=60)
-        finally:
-            for actor in self.actors:
-                ray.kill(actor)
-            if self._started_ray:
-                ray.shutdown()
+        _close_actors(self.actors, self._started_ray, timeout=60)
 
     def __enter__(self) -> RayVerifierPool:
         return self
