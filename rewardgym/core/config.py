@@ -63,6 +63,7 @@ __all__ = [
 
 STAGE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 DTYPES = ("float32", "bfloat16", "float16", "auto")
+DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
 ROLLOUT_STRATEGIES = ("standard", "anytime", "episodic")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 
@@ -121,10 +122,13 @@ class AlgorithmSection:
 @dataclass(frozen=True)
 class ModelSection:
     """The policy model: a Hugging Face name or local path ("tiny": a small model built from a
-    config, no download), the dtype to load it in, and extra params for the loader."""
+    config, no download), the dtype to load it in, the device it trains on ("auto": the first
+    CUDA GPU when torch sees one, else the CPU; "cpu"; "cuda"; "cuda:N"), and extra params for
+    the loader."""
 
     name_or_path: str = "tiny"
     dtype: str = "float32"
+    device: str = "auto"
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -136,6 +140,12 @@ class ModelSection:
             self.name_or_path,
         )
         _choice("model.dtype", self.dtype, DTYPES)
+        _check(
+            DEVICE_RE.fullmatch(self.device) is not None,
+            "model.device",
+            "'auto', 'cpu', 'cuda' or 'cuda:N'",
+            self.device,
+        )
 
 
 @dataclass(frozen=True)

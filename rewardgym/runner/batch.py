@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["TokenBatch", "micro_batches", "pack", "sequence_logprobs", "token_logprobs"]
+__all__ = [
+    "TokenBatch",
+    "micro_batches",
+    "model_device",
+    "pack",
+    "sequence_logprobs",
+    "token_logprobs",
+]
 
 
 @dataclass(frozen=True)
@@ -86,16 +93,25 @@ def sequence_logprobs(
     Logits are divided by ``temperature`` (when > 0), the same convention the engines use for
     the log-probs they report, so ratios start at 1.
     """
-    positions = (batch.attention_mask.cumsum(-1) - 1).clamp(min=0)  # (N, P+T)
+    device = model_device(model)
+    attention = batch.attention_mask.to(device)  # (N, P+T)
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)  # (N, P+T)
     out = model(
-        input_ids=batch.input_ids,
-        attention_mask=batch.attention_mask,
+        input_ids=batch.input_ids.to(device),
+        attention_mask=attention,
         position_ids=positions,
         use_cache=False,
     )
     p = batch.prompt_len
     # the logits at P-1 .. P+T-2 predict the response tokens
-    return token_logprobs(out.logits[:, p - 1 : -1], batch.response_ids, temperature)  # (N, T)
+    logprobs = token_logprobs(out.logits[:, p - 1 : -1], batch.response_ids.to(device), temperature)
+    return logprobs.to(batch.mask.device)  # (N, T) where the batch lives (the graph follows)
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of ``model``'s parameters. The trainer keeps batches, advantages and losses
+    on the CPU and moves only the model's inputs and outputs (with their gradients)."""
+    return next(model.parameters()).device
 
 
 def token_logprobs(logits: torch.Tensor, ids: torch.Tensor, temperature: float) -> torch.Tensor:

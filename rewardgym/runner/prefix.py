@@ -22,7 +22,7 @@ import torch
 
 from rewardgym.core.errors import RewardGymError
 from rewardgym.runner.anytime import ForcedAnswer
-from rewardgym.runner.batch import TokenBatch, token_logprobs
+from rewardgym.runner.batch import TokenBatch, model_device, token_logprobs
 
 __all__ = ["Continuations", "continuations", "prefix_logprobs"]
 
@@ -88,30 +88,32 @@ def prefix_logprobs(
     """Log-probs of the trace tokens, (n, T), and of the continuation tokens, (R, C), each
     under ``log_softmax(logits / temperature)`` (the engines' convention), with grad when
     enabled. Continuation row k must continue trace row ``conts.rows[k]`` of ``batch``."""
+    home, device = batch.mask.device, model_device(model)  # inputs go to the model's device
     p = batch.prompt_len
-    start = batch.attention_mask.argmax(1)  # (n,) first real token of each row
-    positions = (batch.attention_mask.cumsum(-1) - 1).clamp(min=0)  # (n, W)
+    mask = batch.attention_mask.to(device)  # (n, W)
+    start = mask.argmax(1)  # (n,) first real token of each row
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (n, W)
     out = model(
-        input_ids=batch.input_ids,
-        attention_mask=batch.attention_mask,
+        input_ids=batch.input_ids.to(device),
+        attention_mask=mask,
         position_ids=positions,
         use_cache=True,
     )
     think = token_logprobs(
-        out.logits[:, p - 1 : -1], batch.response_ids, think_temperature
-    )  # (n, T)
+        out.logits[:, p - 1 : -1], batch.response_ids.to(device), think_temperature
+    ).to(home)  # (n, T)
     if conts.num_rows == 0:
         return think, torch.zeros(conts.ids.shape)
     width = batch.input_ids.shape[1]
-    rows, cuts = conts.rows, conts.cuts  # (R,), (R,)
-    columns = torch.arange(width)  # (W,)
+    rows, cuts, ids = conts.rows.to(device), conts.cuts.to(device), conts.ids.to(device)
+    columns = torch.arange(width, device=device)  # (W,)
     context = (columns >= start[rows, None]) & (columns < p + cuts[:, None])  # (R, W)
-    attention = torch.cat([context.long(), conts.valid], dim=1)  # (R, W + C)
-    steps = torch.arange(conts.ids.shape[1])  # (C,)
+    attention = torch.cat([context.long(), conts.valid.to(device)], dim=1)  # (R, W + C)
+    steps = torch.arange(ids.shape[1], device=device)  # (C,)
     cont_positions = (p - start[rows] + cuts)[:, None] + steps  # (R, C)
     cache = _expand_cache(out.past_key_values, rows)
     follow = model(
-        input_ids=conts.ids,
+        input_ids=ids,
         attention_mask=attention,
         position_ids=cont_positions,
         past_key_values=cache,
@@ -119,7 +121,7 @@ def prefix_logprobs(
     )
     first = out.logits[rows, p + cuts - 1]  # (R, V) predicts the first continuation token
     logits = torch.cat([first[:, None], follow.logits[:, :-1]], dim=1)  # (R, C, V)
-    return think, token_logprobs(logits, conts.ids, answer_temperature)  # (n, T), (R, C)
+    return think, token_logprobs(logits, ids, answer_temperature).to(home)  # (n, T), (R, C)
 
 
 def _expand_cache(cache, rows: torch.Tensor):

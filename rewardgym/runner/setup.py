@@ -18,7 +18,7 @@ from rewardgym.core.errors import ConfigError, MissingExtraError, require
 from rewardgym.core.make import make
 from rewardgym.core.registry import ALGORITHMS, ENGINES
 
-__all__ = ["DEFAULT_ENGINE", "RunPlan", "StagePlan", "check_run", "engine_name"]
+__all__ = ["DEFAULT_ENGINE", "RunPlan", "StagePlan", "check_run", "engine_name", "model_device"]
 
 DEFAULT_ENGINE = "hf"
 
@@ -53,8 +53,28 @@ def check_run(config: RunConfig, *, training: bool = True) -> RunPlan:
     )
     ENGINES.make_config(engine_name(config), config.engine.params)
     _check_packages(config)
+    model_device(config)
     stages = tuple(_check_stage(config, stage) for stage in config.plan()) if training else ()
     return RunPlan(config, stages, model_params)
+
+
+def model_device(config: RunConfig) -> str:
+    """The device the policy trains on: ``model.device``, with "auto" resolved (the first CUDA
+    GPU when torch sees one, else the CPU). A CUDA device torch cannot see is an error."""
+    import torch
+
+    device = config.model.device
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.partition(":")[2] or 0)
+        if index >= count:
+            raise ConfigError(
+                f"model.device is {device!r}, but torch sees {count} CUDA GPU(s). Use "
+                "model.device=cpu, or auto to pick a GPU only when there is one."
+            )
+    return device
 
 
 def _check_packages(config: RunConfig) -> None:

@@ -45,7 +45,7 @@ from rewardgym.runner.checkpoint import (
 from rewardgym.runner.evaluate import evaluate
 from rewardgym.runner.metrics import MetricsWriter, ProgressBar
 from rewardgym.runner.rollout import RolloutCollector
-from rewardgym.runner.setup import RunPlan, StagePlan, check_run, engine_name
+from rewardgym.runner.setup import RunPlan, StagePlan, check_run, engine_name, model_device
 from rewardgym.runner.steps import StepContext, run_step
 
 __all__ = ["Trainer", "build_runtime", "lr_lambda"]
@@ -72,7 +72,9 @@ def build_runtime(plan: RunPlan) -> tuple[Any, Any, Any, RolloutCollector, int]:
     from rewardgym.runner.models import load_model
 
     config = plan.config
-    model, tokenizer = load_model(config.model.name_or_path, plan.model_params, config.model.dtype)
+    model, tokenizer = load_model(
+        config.model.name_or_path, plan.model_params, config.model.dtype, model_device(config)
+    )
     model.eval()  # no dropout: sampling and training see the same function
     engine = _build_engine(plan, model, tokenizer)
     env_id, env_params = config.env.id, dict(config.env.params)
