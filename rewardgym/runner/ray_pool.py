@@ -159,6 +159,8 @@ class EngineActor:
         spec = ENGINES.get(engine_name)
         config = ENGINES.make_config(spec.id, engine_params)
         self.engine = spec.load()(self.model, self.tokenizer, config)
+        if hasattr(self.engine, "load_weights"):  # the engine keeps its own copy (vllm)
+            self.model = self.engine.model = None  # free the transformers copy
 
     def generate(
         self, prompts: list[list[int]], params: SamplingParams, first_row: int
@@ -169,13 +171,12 @@ class EngineActor:
         """Load the trainer's ``state_dict`` into this actor's model and engine."""
         import torch
 
-        load = getattr(self.engine, "load_weights", None)
+        if self.model is None:  # an engine with its own copy of the weights (vllm)
+            self.engine.load_weights(state.items())
+            return
         with torch.no_grad():
             self.model.load_state_dict(state)
-        if load is not None:  # an engine with its own copy of the weights (vllm)
-            load(self.model.state_dict().items())
-        else:
-            self.engine.update_weights(self.model)
+        self.engine.update_weights(self.model)
 
     # vLLM's weight-sync protocol, for the NCCL broadcast (GPU only)
     def init_weight_transfer_engine(self, init_info: dict[str, Any]) -> None:
