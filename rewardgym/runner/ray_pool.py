@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -178,6 +179,9 @@ class EngineActor:
             self.model.load_state_dict(state)
         self.engine.update_weights(self.model)
 
+    def metrics(self) -> dict[str, float]:
+        return self.engine.metrics()
+
     # vLLM's weight-sync protocol, for the NCCL broadcast (GPU only)
     def init_weight_transfer_engine(self, init_info: dict[str, Any]) -> None:
         self.engine.llm.collective_rpc("init_weight_transfer_engine", args=(init_info,))
@@ -298,6 +302,19 @@ class RayEnginePool(Engine):
                 if following is not None:
                     running[submit(following, actor)] = (following, actor)
         return list(itertools.chain.from_iterable(results[k] for k in range(len(chunks))))
+
+    def metrics(self) -> dict[str, float]:
+        """The actors' engine metrics: counts (``..._queries``) summed, others averaged."""
+        import ray
+
+        per_actor = ray.get([a.metrics.remote() for a in self.actors])
+        keys = {k for m in per_actor for k in m}
+        return {
+            k: (sum if k.endswith("_queries") else statistics.fmean)(
+                [m.get(k, 0.0) for m in per_actor]
+            )
+            for k in sorted(keys)
+        }
 
     # -- weights --------------------------------------------------------------------------------
     def update_weights(self, model: Any) -> None:

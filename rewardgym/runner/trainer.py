@@ -278,6 +278,7 @@ class Trainer:
         try:
             while step < trainer.steps and not done:
                 metrics = run_step(ctx, step)
+                metrics.update(self.engine.metrics())
                 step += 1
                 if trainer.eval_every and step % trainer.eval_every == 0:
                     result = self._evaluate(stage)

@@ -68,6 +68,10 @@ def test_anytime_training_runs_on_the_vllm_engine(tmp_path, vllm_cache):
     )
     rl = [m for m in metrics if m.get("stage") == "rl" and "loss" in m]
     assert len(rl) == 2 and all(abs(m["logprob_gap"]) < 1e-4 for m in rl)
+    # the forced answers at budgets 24, 36, 48 reuse the trace's cached 32-token blocks
+    assert all(m["engine/prefix_cache_hit_rate"] > 0.1 for m in rl), [
+        m["engine/prefix_cache_hit_rate"] for m in rl
+    ]
 
 
 def test_vllm_engine_actors_on_ray(vllm_cache):

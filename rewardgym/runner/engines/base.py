@@ -120,5 +120,10 @@ class Engine(ABC):
     def update_weights(self, model: Any) -> None:
         """Sample from ``model``'s current weights from now on (called after optimizer steps)."""
 
+    def metrics(self) -> dict[str, float]:
+        """Engine counters since the last call, logged with each training step under
+        ``engine/...`` keys (none by default)."""
+        return {}
+
     def close(self) -> None:  # noqa: B027 (optional hook, a no-op by default)
         """Release processes, memory or devices the engine holds. Safe to call twice."""

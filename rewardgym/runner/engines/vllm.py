@@ -150,6 +150,7 @@ class VLLMEngine(Engine):
         self._closed = False
         self._warned_top_p = False
         self._nccl: Any = None
+        self._seen = {"queries": 0, "hits": 0}
         self._dir = tempfile.mkdtemp(prefix="rewardgym-vllm-")
         try:
             model.save_pretrained(self._dir)
@@ -277,6 +278,18 @@ class VLLMEngine(Engine):
         return {
             "queries": int(values.get("vllm:prefix_cache_queries", 0)),
             "hits": int(values.get("vllm:prefix_cache_hits", 0)),
+        }
+
+    def metrics(self) -> dict[str, float]:
+        """``engine/prefix_cache_hit_rate``: the share of prompt tokens found in the prefix
+        cache since the last call (with ``engine/prefix_cache_queries``, the tokens looked up)."""
+        stats = self.prefix_cache_stats()
+        queries = stats["queries"] - self._seen["queries"]
+        hits = stats["hits"] - self._seen["hits"]
+        self._seen = stats
+        return {
+            "engine/prefix_cache_queries": float(queries),
+            "engine/prefix_cache_hit_rate": hits / queries if queries else 0.0,
         }
 
     # -- weights --------------------------------------------------------------------------------
