@@ -24,7 +24,7 @@ import time
 try:
     import torch
 
-    from rewardgym.runner.engines.base import SamplingParams
+    from rewardgym.core.engine import SamplingParams
     from rewardgym.runner.engines.hf import HFEngine
     from rewardgym.runner.models import TinyModelConfig, build_tiny_model
 except ImportError as exc:

@@ -41,7 +41,7 @@ def main() -> None:
     try:
         import torch
 
-        from rewardgym.runner.engines.base import SamplingParams
+        from rewardgym.core.engine import SamplingParams
         from rewardgym.runner.engines.hf import HFEngine
         from rewardgym.runner.engines.vllm import VLLMEngine, VLLMEngineConfig, import_vllm
         from rewardgym.runner.models import TinyModelConfig, build_tiny_model
@@ -68,7 +68,7 @@ def main() -> None:
         return sum(len(g.token_ids) for g in engine.generate(prompts, params(seed)))
 
     def direct_inputs(seed: int) -> tuple[list, list]:
-        from rewardgym.runner.engines.base import row_seeds
+        from rewardgym.core.engine import row_seeds
 
         requests = [
             vllm.SamplingParams(

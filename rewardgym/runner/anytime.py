@@ -27,9 +27,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from rewardgym.core.budgets import EpisodeSegmenter
+from rewardgym.core.engine import Engine, SamplingParams
 from rewardgym.core.env import TextEnv
 from rewardgym.core.types import Task, Verdict
-from rewardgym.runner.engines.base import Engine, SamplingParams
 from rewardgym.runner.rollout import encode_prompt, encode_text
 
 __all__ = ["ForcedAnswer", "Trace", "episode_cuts", "force_answers", "think"]

@@ -25,9 +25,9 @@ import torch
 
 from rewardgym.algorithms._anytime import token_advantages
 from rewardgym.algorithms.base import LossScale
+from rewardgym.core.engine import SamplingParams
 from rewardgym.runner.anytime import ForcedAnswer, Trace, episode_cuts, force_answers, think
 from rewardgym.runner.batch import TokenBatch, pack
-from rewardgym.runner.engines.base import SamplingParams
 from rewardgym.runner.prefix import Continuations, continuations, prefix_logprobs
 from rewardgym.runner.rollout import derive_seed
 from rewardgym.runner.steps import (

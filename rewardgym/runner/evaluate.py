@@ -24,9 +24,9 @@ from typing import Any
 
 from rewardgym.core.budgets import BudgetSchedule
 from rewardgym.core.config import EvalSection, RunConfig
+from rewardgym.core.engine import SamplingParams
 from rewardgym.core.types import Task
 from rewardgym.runner.anytime import force_answers, think
-from rewardgym.runner.engines.base import SamplingParams
 from rewardgym.runner.rollout import Episode, RolloutCollector, derive_seed
 
 __all__ = [
@@ -172,8 +172,8 @@ def summarise(episodes: Sequence[Episode], samples: int, pass_k: Sequence[int]) 
 
 def evaluate_config(config: RunConfig) -> dict[str, Any]:
     """Load the config's model and evaluate it on the config's env (``rewardgym eval``)."""
+    from rewardgym.runner.runtime import build_runtime, close_runtime
     from rewardgym.runner.setup import check_run
-    from rewardgym.runner.trainer import build_runtime, close_runtime
 
     plan = check_run(config, training=False)
     _, _, engine, collector, _ = build_runtime(plan)

@@ -1,6 +1,6 @@
 """Scale-out on Ray: rollout engines as actors, and the verifier pool on Ray workers.
 
-:class:`RayEnginePool` is an :class:`~rewardgym.runner.engines.base.Engine` made of
+:class:`RayEnginePool` is an :class:`~rewardgym.core.engine.Engine` made of
 ``ray.engines`` actors, each running an ``engine.name`` engine (``hf`` or ``vllm``, or a
 plugin's) on its own copy of the policy. The trainer stays in this process and uses the pool
 like any engine:
@@ -10,7 +10,7 @@ like any engine:
   prefill or prefix cache) and deals them out: ``round_robin`` sends chunk k to actor k mod N,
   all at once; ``least_loaded`` gives each actor one chunk and the next chunk to whichever
   finishes first. Each chunk carries its ``first_row``, and every engine seeds row i from
-  ``(seed, i)`` (:func:`~rewardgym.runner.engines.base.row_seed`), so the samples are those one
+  ``(seed, i)`` (:func:`~rewardgym.core.engine.row_seed`), so the samples are those one
   engine would draw for the whole batch, whatever the number of actors, the routing or the
   timing (up to float rounding of the logits with the batch shape).
 - :meth:`~RayEnginePool.update_weights` puts the trainer's ``state_dict`` in Ray's object store
@@ -38,10 +38,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from rewardgym.core.config import RaySection
+from rewardgym.core.engine import Engine, Generation, SamplingParams
 from rewardgym.core.errors import ConfigError, require
 from rewardgym.core.types import Task, Verdict
 from rewardgym.core.verify import PoolStats
-from rewardgym.runner.engines.base import Engine, Generation, SamplingParams
 
 __all__ = [
     "EngineActor",

@@ -3,7 +3,7 @@
 For each task the collector keeps G environments on that task (rows of a group are contiguous:
 row i belongs to group i // G). Each round, every unfinished row's context (prompt, earlier
 model turns and env replies, all as token ids) goes to the engine in one batch; the sampled
-:class:`~rewardgym.runner.engines.base.Generation` is stepped through the row's env as a
+:class:`~rewardgym.core.engine.Generation` is stepped through the row's env as a
 :class:`~rewardgym.core.types.Completion` carrying its token ids and log-probs. A reply from a
 multi-turn env is tokenised (wrapped in ``rollout.turn_separator``) and appended to the row's
 context with a loss mask of 0: only tokens the model sampled are trained on. The sampled ids are
@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from rewardgym.core.engine import Engine, Generation, SamplingParams
 from rewardgym.core.env import TextEnv
 from rewardgym.core.types import Completion, Task, Verdict
-from rewardgym.runner.engines.base import Engine, Generation, SamplingParams
 
 __all__ = ["Episode", "RolloutCollector", "derive_seed", "encode_prompt", "encode_text"]
 

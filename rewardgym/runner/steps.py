@@ -21,10 +21,10 @@ import torch
 
 from rewardgym.algorithms.base import Algorithm, LossScale, PolicyGradient
 from rewardgym.core.config import RunConfig, Stage
+from rewardgym.core.engine import Engine, SamplingParams
 from rewardgym.core.errors import RewardGymError
 from rewardgym.runner.batch import TokenBatch, micro_batches, pack, sequence_logprobs
 from rewardgym.runner.data import batch_at
-from rewardgym.runner.engines.base import Engine, SamplingParams
 from rewardgym.runner.rollout import (
     Episode,
     RolloutCollector,

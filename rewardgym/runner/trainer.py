@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import math
 import shutil
@@ -34,8 +33,6 @@ import torch
 
 from rewardgym.core.config import RunConfig, Stage, to_yaml
 from rewardgym.core.errors import ConfigError
-from rewardgym.core.make import make
-from rewardgym.core.registry import ENGINES
 from rewardgym.runner.checkpoint import (
     CheckpointState,
     latest_checkpoint,
@@ -44,11 +41,11 @@ from rewardgym.runner.checkpoint import (
 )
 from rewardgym.runner.evaluate import evaluate
 from rewardgym.runner.metrics import MetricsWriter, ProgressBar
-from rewardgym.runner.rollout import RolloutCollector
-from rewardgym.runner.setup import RunPlan, StagePlan, check_run, engine_name, model_device
+from rewardgym.runner.runtime import build_runtime, close_runtime
+from rewardgym.runner.setup import StagePlan, check_run
 from rewardgym.runner.steps import StepContext, run_step
 
-__all__ = ["Trainer", "build_runtime", "lr_lambda"]
+__all__ = ["Trainer", "lr_lambda"]
 
 
 def lr_lambda(schedule: str, warmup: int, total: int) -> Callable[[int], float]:
@@ -65,71 +62,6 @@ def lr_lambda(schedule: str, warmup: int, total: int) -> Callable[[int], float]:
         return 1.0
 
     return factor
-
-
-def build_runtime(plan: RunPlan) -> tuple[Any, Any, Any, RolloutCollector, int]:
-    """Model, tokenizer, engine, a rollout collector on the env, and the env's max turns."""
-    from rewardgym.runner.models import load_model
-
-    config = plan.config
-    model, tokenizer = load_model(
-        config.model.name_or_path, plan.model_params, config.model.dtype, model_device(config)
-    )
-    model.eval()  # no dropout: sampling and training see the same function
-    engine = _build_engine(plan, model, tokenizer)
-    env_id, env_params = config.env.id, dict(config.env.params)
-    probe = make(env_id, **env_params)
-    max_turns = int(getattr(probe.unwrapped, "max_turns", 1))
-    probe.close()
-    collector = RolloutCollector(
-        lambda: make(env_id, **env_params),
-        engine,
-        tokenizer,
-        max_context=int(getattr(model.config, "max_position_embeddings", 2048)),
-        turn_separator=config.rollout.turn_separator,
-        env_threads=config.rollout.env_threads,
-    )
-    return model, tokenizer, engine, collector, max_turns
-
-
-def _build_engine(plan: RunPlan, model: Any, tokenizer: Any) -> Any:
-    """The run's engine: in this process, or ``ray.engines`` actors (then Ray starts first,
-    with the verifier pool on Ray when ``ray.verifier_workers`` is set)."""
-    config = plan.config
-    if config.ray.enabled:
-        from rewardgym.runner.ray_pool import start_ray_runtime
-
-        start_ray_runtime(config.ray)
-    if config.ray.engines > 0:
-        from rewardgym.runner.ray_pool import RayEnginePool
-
-        spec = {
-            "name_or_path": config.model.name_or_path,
-            "params": dataclasses.asdict(plan.model_params),
-            "dtype": config.model.dtype,
-        }
-        try:
-            return RayEnginePool(
-                model, engine_name(config), dict(config.engine.params), spec, config.ray
-            )
-        except BaseException:
-            from rewardgym.runner.ray_pool import close_ray_runtime
-
-            close_ray_runtime()
-            raise
-    spec = ENGINES.get(engine_name(config))
-    return spec.load()(model, tokenizer, ENGINES.make_config(spec.id, config.engine.params))
-
-
-def close_runtime(collector: Any, engine: Any) -> None:
-    """Close what :func:`build_runtime` started: envs, the engine, and the Ray runtime."""
-    try:
-        collector.close()
-        engine.close()
-    finally:
-        from rewardgym.runner.ray_pool import close_ray_runtime
-
-        close_ray_runtime()
 
 
 class Trainer:

@@ -18,7 +18,7 @@ from rewardgym.core.errors import ConfigError  # noqa: E402
 from rewardgym.core.make import make  # noqa: E402
 from rewardgym.core.types import Task, Verdict  # noqa: E402
 from rewardgym.runner.anytime import Trace, episode_cuts, force_answers, think  # noqa: E402
-from rewardgym.runner.engines.base import Engine, Generation, SamplingParams  # noqa: E402
+from rewardgym.core.engine import Engine, Generation, SamplingParams  # noqa: E402
 from rewardgym.runner.model_config import DEFAULT_CHARSET  # noqa: E402
 from rewardgym.runner.models import char_tokenizer  # noqa: E402
 from rewardgym.runner.rollout import encode_prompt, encode_text  # noqa: E402

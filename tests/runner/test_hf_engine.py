@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from rewardgym.core.errors import ConfigError  # noqa: E402
-from rewardgym.runner.engines.base import Engine, Generation, SamplingParams  # noqa: E402
+from rewardgym.core.engine import Engine, Generation, SamplingParams  # noqa: E402
 from rewardgym.runner.engines.hf import HFEngine, HFEngineConfig, _top_p  # noqa: E402
 from rewardgym.runner.models import TinyModelConfig, build_tiny_model  # noqa: E402
 
@@ -112,7 +112,7 @@ def test_a_rows_sample_depends_on_its_index_not_on_the_batch(model_and_tokenizer
 
 
 def test_row_seeds_are_distinct_and_stable():
-    from rewardgym.runner.engines.base import row_seed, row_seeds
+    from rewardgym.core.engine import row_seed, row_seeds
 
     seeds = {row_seed(s, r) for s in range(50) for r in range(50)}
     assert len(seeds) == 2500 and all(0 <= x < 2**63 for x in seeds)

@@ -20,7 +20,7 @@ from rewardgym.core.errors import ConfigError  # noqa: E402
 from rewardgym.core.types import Task, Verdict  # noqa: E402
 from rewardgym.core.verifier import Verifier  # noqa: E402
 from rewardgym.core.verify import shared_pool  # noqa: E402
-from rewardgym.runner.engines.base import SamplingParams  # noqa: E402
+from rewardgym.core.engine import SamplingParams  # noqa: E402
 from rewardgym.runner.engines.hf import HFEngine  # noqa: E402
 from rewardgym.runner.models import TinyModelConfig, build_tiny_model  # noqa: E402
 from rewardgym.runner.ray_pool import (  # noqa: E402

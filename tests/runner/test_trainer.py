@@ -115,7 +115,7 @@ def test_multi_turn_rollouts_train_only_model_tokens(tmp_path):
 
 
 def _params(**kwargs):
-    from rewardgym.runner.engines.base import SamplingParams
+    from rewardgym.core.engine import SamplingParams
 
     return SamplingParams(**{"temperature": 1.0, "seed": 3, **kwargs})
 

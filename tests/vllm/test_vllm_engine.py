@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("vllm")
 
 from rewardgym.runner.batch import pack, sequence_logprobs  # noqa: E402
-from rewardgym.runner.engines.base import Generation, SamplingParams  # noqa: E402
+from rewardgym.core.engine import Generation, SamplingParams  # noqa: E402
 from rewardgym.runner.engines.hf import HFEngine  # noqa: E402
 from rewardgym.runner.engines.vllm import VLLMEngine, VLLMEngineConfig  # noqa: E402
 from rewardgym.runner.models import TinyModelConfig, build_tiny_model  # noqa: E402

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("vllm")
 
-from rewardgym.runner.engines.base import SamplingParams  # noqa: E402
+from rewardgym.core.engine import SamplingParams  # noqa: E402
 from rewardgym.runner.engines.hf import HFEngine  # noqa: E402
 from rewardgym.runner.models import TinyModelConfig, build_tiny_model  # noqa: E402
 

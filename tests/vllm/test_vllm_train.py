@@ -77,7 +77,7 @@ def test_anytime_training_runs_on_the_vllm_engine(tmp_path, vllm_cache):
 def test_vllm_engine_actors_on_ray(vllm_cache):
     ray = pytest.importorskip("ray")
     from rewardgym.core.config import RaySection
-    from rewardgym.runner.engines.base import SamplingParams
+    from rewardgym.core.engine import SamplingParams
     from rewardgym.runner.models import TinyModelConfig, build_tiny_model
     from rewardgym.runner.ray_pool import RayEnginePool
 

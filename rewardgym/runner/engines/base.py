@@ -1,129 +1,17 @@
-"""The generation-engine contract: token ids in, sampled token ids, log-probs and text out.
+"""The engine contract, re-exported from :mod:`rewardgym.core.engine` where it lives.
 
-An :class:`Engine` samples one :class:`Generation` per prompt with :class:`SamplingParams`.
-Prompts are token ids (the runner tokenises once and never re-tokenises model text); to draw
-G samples per prompt the caller repeats the prompt G times. Engines are registered by name
-(``rewardgym_register_engines``) and built as ``Engine(model, tokenizer, config)``.
-
-Log-prob convention (every engine): ``Generation.logprobs[t]`` is the log-probability of the
-sampled id under ``log_softmax(logits / temperature)`` (plain ``log_softmax(logits)`` at
-temperature 0), taken *before* top-p truncation. The trainer recomputes the same quantity with
-gradients, so the importance ratio of an unchanged policy is exactly 1.
-
-Seed convention (every engine): row ``i`` of a call draws its randomness from its own stream,
-keyed by :func:`row_seed` ``(params.seed, first_row + i)``. A row's sample therefore depends
-on its prompt, the weights, the seed and its index only: not on the batch size, on the other
-rows, or on how the rows are split across engines (a sharding engine passes each shard's
-``first_row``). Up to float rounding of the logits, which can differ with the batch shape.
-
-This module imports no torch.
+Engine plugins may import ``Engine``, ``Generation`` and ``SamplingParams`` from either module.
 """
 
 from __future__ import annotations
 
-import secrets
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
-
-from rewardgym.core.errors import ConfigError
+from rewardgym.core.engine import (
+    FINISH_REASONS,
+    Engine,
+    Generation,
+    SamplingParams,
+    row_seed,
+    row_seeds,
+)
 
 __all__ = ["FINISH_REASONS", "Engine", "Generation", "SamplingParams", "row_seed", "row_seeds"]
-
-FINISH_REASONS = ("stop", "eos", "length")
-_MASK64 = (1 << 64) - 1
-
-
-def _splitmix64(x: int) -> int:
-    x = (x + 0x9E3779B97F4A7C15) & _MASK64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return x ^ (x >> 31)
-
-
-def row_seed(seed: int, row: int) -> int:
-    """The 63-bit seed of row ``row`` of a call sampled with ``seed`` (see the module
-    docstring): distinct rows and distinct seeds give unrelated streams."""
-    return _splitmix64(_splitmix64(seed & _MASK64) ^ (row & _MASK64)) >> 1
-
-
-def row_seeds(seed: int | None, first_row: int, n: int) -> list[int]:
-    """:func:`row_seed` of rows ``first_row .. first_row + n - 1``; a fresh random seed when
-    ``seed`` is None."""
-    if seed is None:
-        seed = secrets.randbits(63)
-    return [row_seed(seed, first_row + i) for i in range(n)]
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """How to sample.
-
-    ``max_new_tokens``: at most this many ids per prompt. ``temperature``: 0 is greedy.
-    ``top_p``: nucleus sampling (1.0: off). ``stop``: a row ends as soon as its generated text
-    contains one of these strings; the stop string is kept in the output (ids and text), so
-    ``text == decode(token_ids)``. ``seed``: the same seed, prompts and weights give the same
-    samples (None: a fresh random seed); the global RNG is never used.
-    """
-
-    max_new_tokens: int
-    temperature: float = 1.0
-    top_p: float = 1.0
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "stop", tuple(self.stop))
-        problems = [
-            (self.max_new_tokens >= 1, "max_new_tokens", ">= 1", self.max_new_tokens),
-            (self.temperature >= 0, "temperature", ">= 0 (0: greedy)", self.temperature),
-            (0 < self.top_p <= 1, "top_p", "in (0, 1]", self.top_p),
-            (all(self.stop), "stop", "non-empty strings", self.stop),
-        ]
-        for ok, name, expected, value in problems:
-            if not ok:
-                raise ConfigError(f"SamplingParams.{name} must be {expected}, got {value!r}.")
-
-
-@dataclass(frozen=True)
-class Generation:
-    """One sampled completion.
-
-    ``token_ids``: the sampled ids (the eos id included when it was sampled; no padding).
-    ``logprobs``: one per id, under ``log_softmax(logits / temperature)`` before top-p (see the
-    module docstring). ``text``: ``decode(token_ids, skip_special_tokens=True)``.
-    ``finish_reason``: ``"stop"`` (a stop string), ``"eos"``, or ``"length"`` (max_new_tokens).
-    """
-
-    token_ids: tuple[int, ...]
-    logprobs: tuple[float, ...]
-    text: str
-    finish_reason: str
-
-
-class Engine(ABC):
-    """Base class of generation engines. Subclasses set ``name`` and implement
-    :meth:`generate` and :meth:`update_weights`; :meth:`close` frees what they hold."""
-
-    name: ClassVar[str]
-
-    @abstractmethod
-    def generate(
-        self, prompts: Sequence[Sequence[int]], params: SamplingParams, *, first_row: int = 0
-    ) -> list[Generation]:
-        """One :class:`Generation` per prompt (token ids), in the order of ``prompts``.
-        ``first_row``: the index of ``prompts[0]`` in the caller's whole batch (the seed
-        convention of the module docstring)."""
-
-    @abstractmethod
-    def update_weights(self, model: Any) -> None:
-        """Sample from ``model``'s current weights from now on (called after optimizer steps)."""
-
-    def metrics(self) -> dict[str, float]:
-        """Engine counters since the last call, logged with each training step under
-        ``engine/...`` keys (none by default)."""
-        return {}
-
-    def close(self) -> None:  # noqa: B027 (optional hook, a no-op by default)
-        """Release processes, memory or devices the engine holds. Safe to call twice."""

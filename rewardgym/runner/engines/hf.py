@@ -14,11 +14,11 @@ later passes compute only the rows still going; compacting at once or never were
 
 Sampling is the Gumbel-max trick with counter-based noise (never the global RNG): the noise of
 row ``r`` at step ``t`` for token ``v`` is a hash (splitmix64) of the row's seed
-(:func:`~rewardgym.runner.engines.base.row_seed`), ``t`` and ``v``, computed for the whole batch
+(:func:`~rewardgym.core.engine.row_seed`), ``t`` and ``v``, computed for the whole batch
 in a few integer tensor ops. A row's sample thus depends on its prompt, the weights, the seed
 and its row index only: not on ``batch_size``, compaction, the other rows, or how a caller
 shards the rows across engines. Log-probs follow the engines' convention
-(``log_softmax(logits / temperature)`` before top-p; see :mod:`rewardgym.runner.engines.base`).
+(``log_softmax(logits / temperature)`` before top-p; see :mod:`rewardgym.core.engine`).
 
 Stop strings are checked on the tail of each running row only: the last ``k`` generated ids,
 where ``k`` is the longest stop string's length in UTF-8 bytes plus one (a token decodes to at
@@ -40,8 +40,8 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
+from rewardgym.core.engine import Engine, Generation, SamplingParams, row_seeds
 from rewardgym.core.errors import ConfigError
-from rewardgym.runner.engines.base import Engine, Generation, SamplingParams, row_seeds
 
 __all__ = ["HFEngine", "HFEngineConfig"]
 
@@ -91,7 +91,7 @@ class HFEngine(Engine):
         self, prompts: Sequence[Sequence[int]], params: SamplingParams, *, first_row: int = 0
     ) -> list[Generation]:
         """One :class:`Generation` per prompt (token ids), in order; ``first_row`` as in
-        :meth:`Engine.generate <rewardgym.runner.engines.base.Engine.generate>`."""
+        :meth:`Engine.generate <rewardgym.core.engine.Engine.generate>`."""
         for i, prompt in enumerate(prompts):
             if len(prompt) == 0:
                 raise ValueError(

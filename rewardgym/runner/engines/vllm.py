@@ -12,7 +12,7 @@ it weights by reference. The same code runs on a GPU (the ``vllm`` package) and 
   ``top_p < 1`` vLLM reports the log-prob under the nucleus renormalised (its processed
   log-probs come after top-p), which the convention does not (it takes them before top-p); the
   engine warns once and the trainer's ``logprob_gap`` metric shows the difference.
-- **Seeds**: request ``i`` gets the seed :func:`~rewardgym.runner.engines.base.row_seed`
+- **Seeds**: request ``i`` gets the seed :func:`~rewardgym.core.engine.row_seed`
   ``(params.seed, first_row + i)``: vLLM draws each seeded request from its own generator, so
   a row's sample does not depend on the other rows in the batch.
 - **Stop strings**: vLLM's ``stop`` with ``include_stop_str_in_output=True``; the text is the
@@ -47,8 +47,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rewardgym.core.engine import Engine, Generation, SamplingParams, row_seeds
 from rewardgym.core.errors import ConfigError, MissingExtraError
-from rewardgym.runner.engines.base import Engine, Generation, SamplingParams, row_seeds
 
 __all__ = ["VLLMEngine", "VLLMEngineConfig", "import_vllm", "missing_vllm"]
 
@@ -218,7 +218,7 @@ class VLLMEngine(Engine):
         self, prompts: Sequence[Sequence[int]], params: SamplingParams, *, first_row: int = 0
     ) -> list[Generation]:
         """One :class:`Generation` per prompt (token ids), in order; ``first_row`` as in
-        :meth:`Engine.generate <rewardgym.runner.engines.base.Engine.generate>`."""
+        :meth:`Engine.generate <rewardgym.core.engine.Engine.generate>`."""
         self._check_open()
         for i, prompt in enumerate(prompts):
             if len(prompt) == 0:
