@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from rewardgym.core.errors import EnvError
+from rewardgym.core.forcing import AnswerForcing
 from rewardgym.core.spaces import TextSpace
 from rewardgym.core.types import Completion, Task, Verdict, as_completion
 from rewardgym.core.verifier import Verifier
@@ -45,10 +46,15 @@ class TextEnv(gym.Env[str, str]):
         max_turns: attempts per episode (1: single-turn; >1: retry with feedback).
         feedback_style: ``"generic"`` ("incorrect, try again") or ``"reason"`` (the verdict's
             reason is shown to the model).
-    and override :meth:`score` (e.g. to add a format term), :meth:`feedback`,
-    :meth:`solution` (the gold response used for SFT warm-up), or the per-budget reward hooks
-    :meth:`forced_answer_suffix` and :meth:`score_forced_answer` (and the strings
-    ``think_end``, ``truncation_marker``, ``answer_cue`` they use).
+        answer_forcing: an :class:`~rewardgym.core.forcing.AnswerForcing`: how the model is
+            made to answer at a cut of its thinking trace, and how that answer is scored.
+    and override :meth:`score` (e.g. to add a format term), :meth:`feedback` or
+    :meth:`solution` (the gold response used for SFT warm-up).
+
+    Scoring through worker processes: an env whose verifier must run in a
+    :class:`~rewardgym.core.verify.VerifierPool` (time and memory limits) asks for it with
+    :meth:`verifier_pool`; whoever builds the env may hand it the pool to use
+    (:meth:`use_verifier_pool`, or ``rewardgym.make(id, verifier_pool=pool)``).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}
@@ -56,11 +62,9 @@ class TextEnv(gym.Env[str, str]):
     verifier: Verifier
     max_turns: int = 1
     feedback_style: str = "generic"
-    # Per-budget reward hooks (anytime reasoning): how a thinking trace is closed when the
-    # model is made to answer at a budget. Defaults: the BRPO reference strings.
-    think_end: str = "</think>"
-    truncation_marker: str = "...\n\n...\n\n"
-    answer_cue: str = "\n\n**Final Answer**\n"
+    # How the model is made to answer at a cut of its thinking (budgets, episodes, budget
+    # evaluation), and how that answer is scored: see rewardgym.core.forcing.
+    answer_forcing: ClassVar[AnswerForcing] = AnswerForcing()
 
     def __init__(self, *, render_mode: str | None = None) -> None:
         super().__init__()
@@ -76,6 +80,7 @@ class TextEnv(gym.Env[str, str]):
         self.turn = 0
         self._episode_over = True
         self._transcript: list[tuple[str, str]] = []
+        self._verifier_pool: Any = None
 
     # -- what a subclass implements ----------------------------------------------------------
     def sample_task(self, rng: np.random.Generator) -> Task:
@@ -94,27 +99,25 @@ class TextEnv(gym.Env[str, str]):
         expects (a ``\\boxed{}``, an ``Answer:`` line, tags)."""
         return task.answer
 
-    def forced_answer_suffix(self, truncated: bool) -> str:
-        """The text inserted after a thinking trace to make the model answer now (never
-        trained on). A trace cut at a budget (``truncated``) gets the truncation marker, the
-        end-of-thinking marker and the answer cue; a trace that ended by itself (it already
-        ends with ``think_end``) gets the answer cue only."""
-        if truncated:
-            return f"{self.truncation_marker}{self.think_end}{self.answer_cue}"
-        return self.answer_cue
+    def use_verifier_pool(self, pool: Any) -> None:
+        """Score through ``pool`` from now on: a :class:`~rewardgym.core.verify.VerifierPool`
+        or any object with its ``verify`` / ``verify_batch`` / ``start`` / ``closed`` API (the
+        runner passes the run's pool, e.g. one on Ray workers). None: back to the default."""
+        self._verifier_pool = pool
 
-    def score_forced_answer(self, trace: str, answer: str, task: Task) -> Verdict:
-        """The reward of an answer forced at a budget. ``trace`` is the thinking text the
-        answer was forced from, including the inserted suffix. Default: the format rule of
-        BRPO (exactly one end-of-thinking marker in the trace; otherwise reward 0), then the
-        env's :meth:`score` on the answer."""
-        count = trace.count(self.think_end)
-        if count != 1:
-            return Verdict(
-                reward=0.0, correct=False,
-                reason=f"format: {count} end-of-thinking markers {self.think_end!r}, expected 1",
-            )  # fmt: skip
-        return self.score(Completion(answer), task)
+    def verifier_pool(
+        self, *, workers: int = 2, timeout: float = 5.0, memory_mb: int | None = 2048
+    ) -> Any:
+        """The pool this env scores with: the one given to :meth:`use_verifier_pool` (while it
+        is open), else the process-wide pool with these settings
+        (:func:`~rewardgym.core.verify.shared_pool`, shared by every env that asks for the same
+        settings)."""
+        pool = self._verifier_pool
+        if pool is not None and not pool.closed:
+            return pool
+        from rewardgym.core.verify import shared_pool
+
+        return shared_pool(workers=workers, timeout=timeout, memory_mb=memory_mb)
 
     def feedback(self, verdict: Verdict, completion: Completion) -> str:
         """The env's reply after a wrong answer in a multi-turn episode."""

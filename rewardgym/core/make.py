@@ -11,8 +11,13 @@ from rewardgym.core.verifier import Verifier
 __all__ = ["make", "make_verifier"]
 
 
-def make(id: str, *, render_mode: str | None = None, **params: Any) -> TextEnv:
+def make(
+    id: str, *, render_mode: str | None = None, verifier_pool: Any = None, **params: Any
+) -> TextEnv:
     """Create the environment registered as ``id``.
+
+    ``verifier_pool``: the pool the env scores with when its verifier runs in worker processes
+    (:meth:`~rewardgym.core.env.TextEnv.use_verifier_pool`); None: the env's default.
 
     ``params`` are validated against the env's config dataclass (unknown keys and wrong types
     raise :class:`~rewardgym.core.errors.ConfigError` with a did-you-mean). The env's ``spec``
@@ -34,6 +39,8 @@ def make(id: str, *, render_mode: str | None = None, **params: Any) -> TextEnv:
             )
         env.render_mode = render_mode
     env.spec = gym_registry.get(id)
+    if verifier_pool is not None:
+        env.use_verifier_pool(verifier_pool)
     return env
 
 

@@ -17,7 +17,7 @@ remaining digits itself, so accuracy rises with the thinking budget. A model fin
 complete scratchpads answers almost never once its scratchpad is cut (the cut context is out of
 distribution), so a share ``cut_prob`` of the gold responses (:meth:`DigitSumEnv.solution`) is
 *truncated*: the scratchpad cut at a random character, then exactly the suffix the anytime
-rollout inserts after a cut trace (``forced_answer_suffix(truncated=True)``) and the correct
+rollout inserts after a cut trace (``answer_forcing.suffix(truncated=True)``) and the correct
 sum. The cut is drawn from the task's id, so a task always gives the same response.
 
 Every paragraph after the first starts with a digit: with the ten digits as episode markers and
@@ -108,5 +108,6 @@ class DigitSumEnv(TextEnv):
         rng = np.random.default_rng(zlib.crc32(task.id.encode()))
         if rng.random() < self.config.cut_prob:
             cut = int(rng.integers(0, len(pad)))
-            return f"{pad[:cut]}{self.forced_answer_suffix(True)}{task.answer}"
-        return f"{pad}{self.think_end}{self.forced_answer_suffix(False)}{task.answer}"
+            return f"{pad[:cut]}{self.answer_forcing.suffix(True)}{task.answer}"
+        forcing = self.answer_forcing
+        return f"{pad}{forcing.think_end}{forcing.suffix(False)}{task.answer}"

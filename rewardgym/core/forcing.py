@@ -1,0 +1,134 @@
+"""Answer forcing: making a reasoning model answer now, from any point of its thinking.
+
+Training methods that score a thinking trace part-way (at token budgets, after each episode of
+reasoning) and budget evaluation all do the same thing at a cut: insert a short text that closes
+the thinking and asks for the final answer, sample the answer, and score it.
+:class:`AnswerForcing` is that protocol, with defaults any env can override:
+
+- the strings: ``think_end`` (the end-of-thinking marker, also a stop string for traces),
+  ``truncation_marker`` (what marks a cut) and ``answer_cue`` (what asks for the answer);
+- :meth:`AnswerForcing.suffix`: the text inserted after a trace (a cut trace gets the truncation
+  marker, the end-of-thinking marker and the cue; a trace that closed itself gets the cue only);
+- :meth:`AnswerForcing.score`: the reward of a forced answer (exactly one end-of-thinking marker
+  in the trace, else 0; then the env's own :meth:`~rewardgym.core.env.TextEnv.score`).
+
+Every :class:`~rewardgym.core.env.TextEnv` carries one as ``answer_forcing``. An env that writes
+its thinking differently sets its own instance (``answer_forcing = AnswerForcing(think_end=
+"</reasoning>")``) or a subclass with another :meth:`~AnswerForcing.score`. Inserted text is
+context, never trained on. Strategies and evaluation read an env's protocol with
+:func:`forcing_of`, which also honours envs written for the earlier API (see there).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from rewardgym.core.types import Completion, Task, Verdict
+
+if TYPE_CHECKING:
+    from rewardgym.core.env import TextEnv
+
+__all__ = ["AnswerForcing", "forcing_of"]
+
+LEGACY_STRINGS = ("think_end", "truncation_marker", "answer_cue")
+LEGACY_METHODS = ("forced_answer_suffix", "score_forced_answer")
+
+
+@dataclass(frozen=True)
+class AnswerForcing:
+    """How an env's model is made to answer at a cut of its thinking, and how that answer is
+    scored. The default strings are the reference ones of the anytime-reasoning papers."""
+
+    think_end: str = "</think>"
+    truncation_marker: str = "...\n\n...\n\n"
+    answer_cue: str = "\n\n**Final Answer**\n"
+
+    def suffix(self, truncated: bool) -> str:
+        """The text inserted after a thinking trace to make the model answer now (never
+        trained on). A cut trace (``truncated``) gets the truncation marker, the
+        end-of-thinking marker and the answer cue; a trace that ended by itself (it already
+        ends with ``think_end``) gets the answer cue only."""
+        if truncated:
+            return f"{self.truncation_marker}{self.think_end}{self.answer_cue}"
+        return self.answer_cue
+
+    def score(self, env: TextEnv, trace: str, answer: str, task: Task) -> Verdict:
+        """The reward of ``answer``, forced after ``trace`` (the thinking text, the inserted
+        suffix included): reward 0 unless the trace holds exactly one end-of-thinking marker,
+        else ``env.score`` of the answer."""
+        count = trace.count(self.think_end)
+        if count != 1:
+            return Verdict(
+                reward=0.0, correct=False,
+                reason=f"format: {count} end-of-thinking markers {self.think_end!r}, expected 1",
+            )  # fmt: skip
+        return env.score(Completion(answer), task)
+
+
+class _LegacyForcing(AnswerForcing):
+    """An env's own ``forced_answer_suffix`` / ``score_forced_answer`` methods, as a protocol."""
+
+    def __init__(self, env: Any, base: AnswerForcing) -> None:
+        object.__setattr__(self, "_env", env)
+        for name in LEGACY_STRINGS:
+            object.__setattr__(self, name, getattr(base, name))
+
+    def suffix(self, truncated: bool) -> str:
+        env = self._env
+        if "forced_answer_suffix" in _own_members(env):
+            return env.forced_answer_suffix(truncated)
+        return AnswerForcing.suffix(self, truncated)
+
+    def score(self, env: TextEnv, trace: str, answer: str, task: Task) -> Verdict:
+        if "score_forced_answer" in _own_members(self._env):
+            return self._env.score_forced_answer(trace, answer, task)
+        return AnswerForcing.score(self, env, trace, answer, task)
+
+
+def _own_members(env: Any) -> set[str]:
+    """The legacy names an env defines itself (on its class below TextEnv, or on the instance)."""
+    from rewardgym.core.env import TextEnv
+
+    found = {n for n in (*LEGACY_STRINGS, *LEGACY_METHODS) if n in vars(env)}
+    for cls in type(env).__mro__:
+        if cls is TextEnv or not issubclass(cls, TextEnv):
+            break
+        found |= {n for n in (*LEGACY_STRINGS, *LEGACY_METHODS) if n in vars(cls)}
+    return found
+
+
+_warned: set[type] = set()
+
+
+def forcing_of(env: Any) -> AnswerForcing:
+    """The :class:`AnswerForcing` of ``env`` (a TextEnv, or a wrapper around one).
+
+    Deprecated, for one release: an env that still sets the strings ``think_end``,
+    ``truncation_marker`` or ``answer_cue`` as its own attributes, or overrides
+    ``forced_answer_suffix(truncated)`` / ``score_forced_answer(trace, answer, task)``, keeps its
+    behaviour, with a :class:`DeprecationWarning` naming the ``answer_forcing`` to set instead.
+    """
+    base = getattr(env, "unwrapped", env)
+    forcing = getattr(base, "answer_forcing", None)
+    if not isinstance(forcing, AnswerForcing):
+        forcing = AnswerForcing()
+    legacy = _own_members(base)
+    if not legacy:
+        return forcing
+    if type(base) not in _warned:
+        _warned.add(type(base))
+        warnings.warn(
+            f"{type(base).__name__} sets {', '.join(sorted(legacy))}: these TextEnv members are "
+            "deprecated and will be removed in the next release. Set the env's answer_forcing "
+            "instead (rewardgym.core.forcing.AnswerForcing(think_end=..., truncation_marker=..., "
+            "answer_cue=...), or a subclass overriding suffix() / score()).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    strings = {n: getattr(base, n) for n in LEGACY_STRINGS if n in legacy}
+    forcing = replace(forcing, **strings)
+    if legacy & set(LEGACY_METHODS):
+        return _LegacyForcing(base, forcing)
+    return forcing
