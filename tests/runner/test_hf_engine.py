@@ -3,6 +3,7 @@ against a teacher-forced forward pass, padding invariance, and sampling-paramete
 
 from __future__ import annotations
 
+import copy
 import re
 
 import pytest
@@ -10,8 +11,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from rewardgym.core.errors import ConfigError  # noqa: E402
 from rewardgym.core.engine import Engine, Generation, SamplingParams  # noqa: E402
+from rewardgym.core.errors import ConfigError  # noqa: E402
 from rewardgym.runner.engines.hf import HFEngine, HFEngineConfig, _top_p  # noqa: E402
 from rewardgym.runner.models import TinyModelConfig, build_tiny_model  # noqa: E402
 
@@ -234,6 +235,39 @@ def test_update_weights_is_a_no_op_for_the_same_model(model_and_tokenizer, promp
         prompts, _greedy()
     )
     engine.close()
+
+
+def test_load_weights_gives_the_samples_of_update_weights(model_and_tokenizer, prompts):
+    """Weights by value (what a Ray actor receives) and the model itself sample alike."""
+    model, tokenizer = model_and_tokenizer
+    trained, _ = build_tiny_model(
+        TinyModelConfig(hidden_size=32, num_layers=2, num_heads=2, seed=5)
+    )
+    trained.eval()
+    params = SamplingParams(max_new_tokens=12, seed=3)
+    by_model = HFEngine(copy.deepcopy(model), tokenizer)
+    by_model.update_weights(trained)
+    by_value = HFEngine(copy.deepcopy(model), tokenizer)
+    state = {k: v.clone() for k, v in trained.state_dict().items()}
+    by_value.load_weights(state.items())
+    _assert_same(by_value.generate(prompts, params), by_model.generate(prompts, params))
+    assert by_value.model is not trained  # loaded into the engine's own model, in place
+    assert [g.token_ids for g in by_value.generate(prompts, params)] != [
+        g.token_ids for g in HFEngine(model, tokenizer).generate(prompts, params)
+    ]
+
+
+def test_hf_syncs_weights_by_state_dict_into_the_model_it_samples_from():
+    assert HFEngine.owns_weights is False
+    assert HFEngine.remote_weight_sync(HFEngineConfig(), gpus=1) == "state_dict"
+    with pytest.raises(
+        NotImplementedError,
+        match=re.escape(
+            "The 'hf' engine has no collective weight sync: its remote_weight_sync(config) must "
+            "return 'state_dict', or it must implement start_broadcast and weight_transfer."
+        ),
+    ):
+        HFEngine.start_broadcast(lambda method, *args: None, None, HFEngineConfig(), engines=2)
 
 
 def test_bad_inputs_are_reported(engine):

@@ -7,11 +7,22 @@ from __future__ import annotations
 
 from rewardgym.core.engine import (
     FINISH_REASONS,
+    WEIGHT_SYNCS,
     Engine,
     Generation,
     SamplingParams,
+    WeightBroadcast,
     row_seed,
     row_seeds,
 )
 
-__all__ = ["FINISH_REASONS", "Engine", "Generation", "SamplingParams", "row_seed", "row_seeds"]
+__all__ = [
+    "FINISH_REASONS",
+    "WEIGHT_SYNCS",
+    "Engine",
+    "Generation",
+    "SamplingParams",
+    "WeightBroadcast",
+    "row_seed",
+    "row_seeds",
+]

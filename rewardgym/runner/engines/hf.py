@@ -32,7 +32,7 @@ S = P + steps so far, H kv heads, D head size, V vocabulary.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +86,12 @@ class HFEngine(Engine):
         if model is not self.model:
             self.model = model
             self._keep_last = _accepts(model, "logits_to_keep")
+
+    def load_weights(self, weights: Iterable[tuple[str, Any]]) -> None:
+        """Load ``(name, tensor)`` pairs, named as in the model's ``state_dict``, into the
+        engine's model in place (every parameter and buffer must be there)."""
+        with torch.no_grad():
+            self.model.load_state_dict(dict(weights))
 
     def generate(
         self, prompts: Sequence[Sequence[int]], params: SamplingParams, *, first_row: int = 0

