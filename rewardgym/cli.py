@@ -37,6 +37,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SECTIONS = {
     "envs": "Environments",
     "verifiers": "Verifiers",
+    "strategies": "Strategies",
     "algorithms": "Algorithms",
     "engines": "Engines",
     "presets": "Config presets",

@@ -7,16 +7,18 @@ run config, the registry adds "Invalid params for algorithm '<name>': " in front
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
 
-from rewardgym.core.errors import ConfigError, did_you_mean
+from rewardgym.core.errors import ConfigError
+from rewardgym.core.params import ParamContext, convert, field_types
 
 __all__ = [
     "check_bool",
-    "check_choice",
     "check_clip",
+    "check_fields",
     "check_number",
     "check_optional_int",
     "check_source",
@@ -71,21 +73,20 @@ def check_optional_int(owner: str, name: str, value: Any, *, low: int) -> None:
     raise ConfigError(f"{owner} {name} must be an int >= {low} or null (no limit), got {value!r}.")
 
 
-def check_choice(owner: str, name: str, value: Any, choices: Sequence[str]) -> None:
-    """``value`` is one of ``choices``; otherwise the message suggests the closest one."""
-    if isinstance(value, str) and value in choices:
-        return
-    hint = did_you_mean(value, choices) if isinstance(value, str) else ""
-    allowed = ", ".join(repr(c) for c in choices)
-    raise ConfigError(f"{owner} {name} must be one of {allowed}, got {value!r}.{hint}")
+def check_fields(owner: str, config: Any) -> None:
+    """Every field of the config dataclass ``config`` checked against its annotation by the
+    validator run configs go through (:func:`rewardgym.core.params.convert`): types, and
+    closed choices typed as ``Literal`` (with a did-you-mean), also when the config is built
+    directly in Python."""
+    ctx = ParamContext(f"algorithm '{owner}'")
+    hints = field_types(type(config), ctx)
+    for f in dataclasses.fields(config):
+        convert(getattr(config, f.name), hints[f.name], f.name, ctx)
 
 
-def check_source(
-    owner: str, source: Any, path: Any, sources: Sequence[str], keys: Sequence[str]
-) -> None:
-    """``source`` is one of ``sources``; ``path`` is given exactly when ``source == "jsonl"``
-    (the trainer reads that file; each line a JSON object with ``keys``)."""
-    check_choice(owner, "source", source, sources)
+def check_source(owner: str, source: Any, path: Any, keys: Sequence[str]) -> None:
+    """``path`` is given exactly when ``source == "jsonl"`` (the strategy reads that file; each
+    line a JSON object with ``keys``); ``source`` itself is a ``Literal`` field."""
     if path is not None and (not isinstance(path, str) or not path):
         raise ConfigError(f"{owner} path must be a non-empty string, got {path!r}.")
     fields = ", ".join(repr(k) for k in keys)

@@ -5,7 +5,7 @@ per-token losses to the micro-batch's share of the step loss.
 Shapes: N rows in the micro-batch, T completion-token positions.
 
 The aggregations are what tell the GRPO variants apart; each divides by step-wide totals
-(:class:`~rewardgym.algorithms.base.LossScale`), so micro-batch losses add up to the full loss:
+(:class:`LossScale`), so micro-batch losses add up to the full loss:
 
 - ``token_mean``: sum(loss * mask) / scale.num_tokens -- every trained token weighs the same.
 - ``seq_mean``: sum over rows of the row's masked token mean / scale.num_rows -- every row weighs
@@ -16,14 +16,50 @@ The aggregations are what tell the GRPO variants apart; each divides by step-wid
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal, get_args
+
 import torch
 
-from rewardgym.algorithms.base import LossScale
 from rewardgym.core.errors import ConfigError, did_you_mean
 
-__all__ = ["AGGREGATIONS", "aggregate", "clipped_policy_loss", "k3_kl", "masked_mean"]
+__all__ = [
+    "AGGREGATIONS",
+    "Aggregation",
+    "LossScale",
+    "aggregate",
+    "clipped_policy_loss",
+    "k3_kl",
+    "masked_mean",
+]
 
-AGGREGATIONS = ("token_mean", "seq_mean", "constant")
+Aggregation = Literal["token_mean", "seq_mean", "constant"]
+AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
+
+
+@dataclass(frozen=True)
+class LossScale:
+    """Totals over the whole optimizer step (every micro-batch), so that the micro-batch losses
+    sum to exactly the full-batch loss. Every loss divides by these, never by a micro-batch's own
+    counts.
+
+    num_rows: rows in the step (>= 1).
+    num_tokens: trained tokens (mask sum) in the step (>= 1; the trainer clamps).
+    max_tokens: the constant normaliser length (rollout.max_new_tokens x turns, >= 1).
+    """
+
+    num_rows: int
+    num_tokens: int
+    max_tokens: int
+
+    def __post_init__(self) -> None:
+        for name in ("num_rows", "num_tokens", "max_tokens"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(
+                    f"LossScale {name} must be an int >= 1, got {value!r}. Clamp the step's "
+                    f"count to at least 1 (a step with nothing to train should skip the loss)."
+                )
 
 
 def aggregate(

@@ -1,9 +1,19 @@
-"""The algorithm contracts the trainer is written against, and the step-wide loss normalisers.
+"""The algorithm contracts, and the step-wide loss normalisers (:class:`LossScale`).
 
-An :class:`Algorithm` is built from its frozen config dataclass and does tensor math only: the
-trainer collects data, calls the algorithm, and back-propagates what it returns. ``data`` says
-which data the trainer must bring: ``"rollouts"`` (sampled from the env and scored),
-``"demonstrations"`` (prompt and response pairs) or ``"preferences"`` (chosen / rejected pairs).
+An :class:`Algorithm` is built from its frozen config dataclass and does tensor math only. It
+declares, by name, the strategy it trains with (``strategy``): the strategy produces each
+step's data, calls the algorithm's methods for that kind of data, and has the trainer
+back-propagate the loss. The built-in pairings:
+
+- ``standard`` (:class:`PolicyGradient`: ``advantages``, ``loss``): GRPO, Dr.GRPO, RLOO,
+  REINFORCE++;
+- ``anytime`` (a PolicyGradient with ``anytime_advantages``): BRPO;
+- ``episodic`` (a PolicyGradient with ``episodic_advantages``): MRT;
+- ``demonstrations`` (``loss(logprobs, mask, scale)``): SFT;
+- ``filtered`` (``select``, ``loss(logprobs, mask, scale)``): RFT;
+- ``preferences`` (``pairs``, ``loss`` on sequence log-probs): DPO.
+
+A run config that pairs an algorithm with a strategy that cannot train it fails when it loads.
 
 Shapes: N rows = B prompts x G samples (the rows of a group are contiguous: row i belongs to
 group i // G); T completion-token positions.
@@ -11,48 +21,20 @@ group i // G); T completion-token positions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 
-from rewardgym.core.errors import ConfigError
+from rewardgym.algorithms._policy_loss import LossScale, clipped_policy_loss
 
-__all__ = ["DATA_KINDS", "Algorithm", "LossScale", "PolicyGradient"]
-
-DATA_KINDS = ("rollouts", "demonstrations", "preferences")
-
-
-@dataclass(frozen=True)
-class LossScale:
-    """Totals over the whole optimizer step (every micro-batch), so that the micro-batch losses
-    sum to exactly the full-batch loss. Every loss divides by these, never by a micro-batch's own
-    counts.
-
-    num_rows: rows in the step (>= 1).
-    num_tokens: trained tokens (mask sum) in the step (>= 1; the trainer clamps).
-    max_tokens: the constant normaliser length (rollout.max_new_tokens x turns, >= 1).
-    """
-
-    num_rows: int
-    num_tokens: int
-    max_tokens: int
-
-    def __post_init__(self) -> None:
-        for name in ("num_rows", "num_tokens", "max_tokens"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(
-                    f"LossScale {name} must be an int >= 1, got {value!r}. Clamp the step's "
-                    f"count to at least 1 (a step with nothing to train should skip the loss)."
-                )
+__all__ = ["Algorithm", "LossScale", "PolicyGradient"]
 
 
 class Algorithm:
-    """Base class of every algorithm. Subclasses set ``data`` (one of :data:`DATA_KINDS`) and
-    implement the methods the trainer calls for that kind of data."""
+    """Base class of every algorithm. Subclasses set ``strategy`` (the registered name of the
+    strategy they train with) and implement the methods that strategy calls."""
 
-    data: ClassVar[str]
+    strategy: ClassVar[str]
 
     def __init__(self, config: Any) -> None:
         self.config = config  # the algorithm's frozen config dataclass
@@ -74,11 +56,9 @@ class PolicyGradient(Algorithm):
     the config's ``kl_coef`` is above 0.
     """
 
-    data: ClassVar[str] = "rollouts"
     kl_in_reward: ClassVar[bool] = False  # True: kl_coef penalises the reward, not the loss
-    # The rollout strategy the algorithm trains on (rollout.strategy must match): "standard"
-    # (calls advantages()), "anytime" (BRPO-style: anytime_advantages()) or "episodic"
-    # (MRT-style: episodic_advantages()).
+    # "standard" calls advantages(); a subclass trained by "anytime" implements
+    # anytime_advantages(), one trained by "episodic" episodic_advantages().
     strategy: ClassVar[str] = "standard"
 
     @property
@@ -116,8 +96,6 @@ class PolicyGradient(Algorithm):
         ``aggregation`` wins), and its ``kl_coef`` in the loss unless ``kl_in_reward`` is True
         (then the KL was spent in :meth:`advantages`, and ``ref_logprobs`` only logs ``kl``).
         """
-        from rewardgym.algorithms._policy_loss import clipped_policy_loss
-
         c = self.config
         return clipped_policy_loss(
             logprobs, old_logprobs, advantages, mask, scale,

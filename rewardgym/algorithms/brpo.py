@@ -34,8 +34,8 @@ from rewardgym.algorithms._anytime import (
     summary_advantages,
     summary_scores,
 )
-from rewardgym.algorithms._checks import check_bool, check_choice, check_clip, check_number
-from rewardgym.algorithms._policy_loss import AGGREGATIONS
+from rewardgym.algorithms._checks import check_bool, check_clip, check_fields, check_number
+from rewardgym.algorithms._policy_loss import Aggregation
 from rewardgym.algorithms.base import PolicyGradient
 
 __all__ = ["BRPO", "BRPOConfig"]
@@ -62,14 +62,14 @@ class BRPOConfig:
     clip_eps: float = 0.2
     clip_eps_high: float | None = None
     kl_coef: float = 0.0
-    aggregation: str = "constant"
+    aggregation: Aggregation = "constant"
 
     def __post_init__(self) -> None:
+        check_fields("brpo", self)
         check_number("brpo", "lam", self.lam, low=0, low_open=True, example=0.5)
         check_bool("brpo", "decouple", self.decouple)
         check_bool("brpo", "variance_reduction", self.variance_reduction)
         check_clip("brpo", self.clip_eps, self.clip_eps_high, self.kl_coef)
-        check_choice("brpo", "aggregation", self.aggregation, AGGREGATIONS)
 
 
 class BRPO(PolicyGradient):

@@ -15,19 +15,20 @@ rewards differ); offline, from a JSONL file of ``{"prompt", "chosen", "rejected"
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
 
 import torch
 import torch.nn.functional as F
 
-from rewardgym.algorithms._checks import check_number, check_source
+from rewardgym.algorithms._checks import check_fields, check_number, check_source
 from rewardgym.algorithms._groups import as_groups
 from rewardgym.algorithms.base import Algorithm
 from rewardgym.core.errors import ConfigError
 
 __all__ = ["DPO", "DPOConfig"]
 
-SOURCES = ("rollouts", "jsonl")
+Source = Literal["rollouts", "jsonl"]
+SOURCES: tuple[str, ...] = get_args(Source)
 PREFERENCE_KEYS = ("prompt", "chosen", "rejected")
 
 
@@ -42,13 +43,14 @@ class DPOConfig:
     """
 
     beta: float = 0.1
-    source: str = "rollouts"
+    source: Source = "rollouts"
     path: str | None = None
     label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
+        check_fields("dpo", self)
         check_number("dpo", "beta", self.beta, low=0, low_open=True, example=0.1)
-        check_source("dpo", self.source, self.path, SOURCES, PREFERENCE_KEYS)
+        check_source("dpo", self.source, self.path, PREFERENCE_KEYS)
         check_number(
             "dpo", "label_smoothing", self.label_smoothing, low=0, high=0.5, high_open=True,
             example=0.1,
@@ -58,7 +60,7 @@ class DPOConfig:
 class DPO(Algorithm):
     """DPO on preference pairs against a frozen reference model."""
 
-    data: ClassVar[str] = "preferences"
+    strategy: ClassVar[str] = "preferences"
     config: DPOConfig
 
     @property

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
-from rewardgym.algorithms._checks import check_bool, check_choice, check_clip, check_number
+from rewardgym.algorithms._checks import check_bool, check_clip, check_fields, check_number
 from rewardgym.algorithms._groups import as_groups, group_mean, row_tokens
-from rewardgym.algorithms._policy_loss import AGGREGATIONS
+from rewardgym.algorithms._policy_loss import Aggregation
 from rewardgym.algorithms.base import PolicyGradient
 
 __all__ = ["GRPO", "GRPOConfig", "group_advantages"]
@@ -43,13 +43,13 @@ class GRPOConfig:
     kl_coef: float = 0.0
     scale_by_std: bool = True
     std_eps: float = 1e-4
-    aggregation: str = "seq_mean"
+    aggregation: Aggregation = "seq_mean"
 
     def __post_init__(self) -> None:
+        check_fields("grpo", self)
         check_clip("grpo", self.clip_eps, self.clip_eps_high, self.kl_coef)
         check_bool("grpo", "scale_by_std", self.scale_by_std)
         check_number("grpo", "std_eps", self.std_eps, low=0, low_open=True, example=1e-4)
-        check_choice("grpo", "aggregation", self.aggregation, AGGREGATIONS)
 
 
 def group_advantages(

@@ -28,19 +28,20 @@ A = R - R_termination in place of the group mean. Choices made where the paper l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
 
 import torch
 
 from rewardgym.algorithms._anytime import progress_rewards
-from rewardgym.algorithms._checks import check_choice, check_clip, check_number
+from rewardgym.algorithms._checks import check_clip, check_fields, check_number
 from rewardgym.algorithms._groups import as_groups, group_mean
-from rewardgym.algorithms._policy_loss import AGGREGATIONS
+from rewardgym.algorithms._policy_loss import Aggregation
 from rewardgym.algorithms.base import PolicyGradient
 
 __all__ = ["BASELINES", "MRT", "MRTConfig"]
 
-BASELINES = ("group", "termination")
+Baseline = Literal["group", "termination"]
+BASELINES: tuple[str, ...] = get_args(Baseline)
 
 
 @dataclass(frozen=True)
@@ -57,17 +58,16 @@ class MRTConfig:
     """
 
     alpha: float = 1.0
-    baseline: str = "group"
+    baseline: Baseline = "group"
     clip_eps: float = 0.2
     clip_eps_high: float | None = None
     kl_coef: float = 0.0
-    aggregation: str = "token_mean"
+    aggregation: Aggregation = "token_mean"
 
     def __post_init__(self) -> None:
+        check_fields("mrt", self)
         check_number("mrt", "alpha", self.alpha, low=0, example=1.0)
-        check_choice("mrt", "baseline", self.baseline, BASELINES)
         check_clip("mrt", self.clip_eps, self.clip_eps_high, self.kl_coef)
-        check_choice("mrt", "aggregation", self.aggregation, AGGREGATIONS)
 
 
 class MRT(PolicyGradient):

@@ -20,18 +20,20 @@ only, so the loss (PPO-clip) has no KL term.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 
-from rewardgym.algorithms._checks import check_choice, check_clip
+from rewardgym.algorithms._checks import check_clip, check_fields
 from rewardgym.algorithms._groups import as_groups, group_mean
-from rewardgym.algorithms._policy_loss import AGGREGATIONS
+from rewardgym.algorithms._policy_loss import Aggregation
 from rewardgym.algorithms.base import PolicyGradient
 from rewardgym.core.errors import ConfigError
 
 __all__ = ["BASELINES", "WHITEN_EPS", "ReinforcePP", "ReinforcePPConfig", "token_returns", "whiten"]
 
-BASELINES = ("none", "group")
+Baseline = Literal["none", "group"]
+BASELINES: tuple[str, ...] = get_args(Baseline)
 WHITEN_EPS = 1e-8
 
 
@@ -49,13 +51,12 @@ class ReinforcePPConfig:
 
     clip_eps: float = 0.2
     kl_coef: float = 0.0
-    baseline: str = "none"
-    aggregation: str = "token_mean"
+    baseline: Baseline = "none"
+    aggregation: Aggregation = "token_mean"
 
     def __post_init__(self) -> None:
+        check_fields("reinforce_pp", self)
         check_clip("reinforce_pp", self.clip_eps, None, self.kl_coef)
-        check_choice("reinforce_pp", "baseline", self.baseline, BASELINES)
-        check_choice("reinforce_pp", "aggregation", self.aggregation, AGGREGATIONS)
 
 
 def token_returns(

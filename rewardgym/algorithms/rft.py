@@ -15,9 +15,9 @@ from typing import ClassVar
 
 import torch
 
-from rewardgym.algorithms._checks import check_choice, check_number, check_optional_int
+from rewardgym.algorithms._checks import check_fields, check_number, check_optional_int
 from rewardgym.algorithms._groups import as_groups
-from rewardgym.algorithms._policy_loss import AGGREGATIONS
+from rewardgym.algorithms._policy_loss import Aggregation
 from rewardgym.algorithms.base import Algorithm, LossScale
 from rewardgym.algorithms.sft import nll_loss
 
@@ -35,18 +35,18 @@ class RFTConfig:
 
     threshold: float = 1.0
     max_per_prompt: int | None = None
-    aggregation: str = "token_mean"
+    aggregation: Aggregation = "token_mean"
 
     def __post_init__(self) -> None:
+        check_fields("rft", self)
         check_number("rft", "threshold", self.threshold, example=1.0)
         check_optional_int("rft", "max_per_prompt", self.max_per_prompt, low=1)
-        check_choice("rft", "aggregation", self.aggregation, AGGREGATIONS)
 
 
 class RFT(Algorithm):
     """Rejection-sampling fine-tuning: NLL on the rollouts whose reward reaches the threshold."""
 
-    data: ClassVar[str] = "rollouts"
+    strategy: ClassVar[str] = "filtered"
     config: RFTConfig
 
     def select(

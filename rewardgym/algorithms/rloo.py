@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
-from rewardgym.algorithms._checks import check_choice, check_clip
+from rewardgym.algorithms._checks import check_clip, check_fields
 from rewardgym.algorithms._groups import as_groups, row_tokens
-from rewardgym.algorithms._policy_loss import AGGREGATIONS
+from rewardgym.algorithms._policy_loss import Aggregation
 from rewardgym.algorithms.base import PolicyGradient
 from rewardgym.core.errors import ConfigError
 
@@ -39,11 +39,11 @@ class RLOOConfig:
 
     clip_eps: float = 0.2
     kl_coef: float = 0.0
-    aggregation: str = "token_mean"
+    aggregation: Aggregation = "token_mean"
 
     def __post_init__(self) -> None:
+        check_fields("rloo", self)
         check_clip("rloo", self.clip_eps, None, self.kl_coef)
-        check_choice("rloo", "aggregation", self.aggregation, AGGREGATIONS)
 
 
 def kl_penalised_rewards(

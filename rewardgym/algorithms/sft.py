@@ -13,17 +13,18 @@ Demonstrations come from the env's gold solutions (``source="env"``) or a JSONL 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
 
 import torch
 
-from rewardgym.algorithms._checks import check_choice, check_source
-from rewardgym.algorithms._policy_loss import AGGREGATIONS, aggregate, masked_mean
+from rewardgym.algorithms._checks import check_fields, check_source
+from rewardgym.algorithms._policy_loss import Aggregation, aggregate, masked_mean
 from rewardgym.algorithms.base import Algorithm, LossScale
 
 __all__ = ["SFT", "SFTConfig", "nll_loss"]
 
-SOURCES = ("env", "jsonl")
+Source = Literal["env", "jsonl"]
+SOURCES: tuple[str, ...] = get_args(Source)
 DEMONSTRATION_KEYS = ("prompt", "response")
 
 
@@ -36,13 +37,13 @@ class SFTConfig:
     aggregation: "token_mean", "seq_mean" or "constant" (see the policy loss).
     """
 
-    source: str = "env"
+    source: Source = "env"
     path: str | None = None
-    aggregation: str = "token_mean"
+    aggregation: Aggregation = "token_mean"
 
     def __post_init__(self) -> None:
-        check_source("sft", self.source, self.path, SOURCES, DEMONSTRATION_KEYS)
-        check_choice("sft", "aggregation", self.aggregation, AGGREGATIONS)
+        check_fields("sft", self)
+        check_source("sft", self.source, self.path, DEMONSTRATION_KEYS)
 
 
 def nll_loss(
@@ -58,7 +59,7 @@ def nll_loss(
 class SFT(Algorithm):
     """Supervised fine-tuning on demonstrations."""
 
-    data: ClassVar[str] = "demonstrations"
+    strategy: ClassVar[str] = "demonstrations"
     config: SFTConfig
 
     def loss(

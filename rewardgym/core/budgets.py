@@ -1,49 +1,28 @@
-"""Thinking budgets and reasoning episodes: where a long trace is cut and scored.
+"""Thinking budgets: where a long thinking trace is cut and scored, and how the scores combine.
 
-Two anytime-reasoning methods score a thinking trace at points along it (PAPERS.md sections 1
-and 2); this module says *where* those points are. It is pure Python: the trainer builds the
-prompts and the advantage math (``rewardgym.algorithms._anytime``) turns the scores into a loss.
-
-**BRPO** (Qi et al. 2025, arXiv 2505.13438) scores a trace at token budgets b_1 < ... < b_m
-drawn with a prior P (:class:`BudgetSchedule`):
+A :class:`BudgetSchedule` holds token budgets b_1 < ... < b_m and a prior P over them. It is
+used wherever a trace is scored at budgets: the ``anytime`` strategy (dense per-budget returns;
+see :mod:`rewardgym.strategies.anytime`) and budget evaluation (``eval.budgets``). Pure Python.
 
 - priors: ``base`` (P_m = 1), ``uniform`` (P_j = 1/m), ``linear`` (P_j = b_j / sum_k b_k), or
   explicit probabilities;
 - a trace is scored at each b_j: on its first b_j tokens, or whole when it ended before b_j
   (:meth:`~BudgetSchedule.cut_points`);
 - thinking token t (1-based) lies in segment j_t = min{j : b_j >= t}, i.e. tokens in
-  (b_{j-1}, b_j] (:meth:`~BudgetSchedule.segment_of`, :meth:`~BudgetSchedule.segments`); its
-  return is R(x, z, j_t) = sum_{j >= j_t} P_j r_phi(x, z<=b_j);
-- anytime accuracy = sum_j P_j acc_j (:meth:`~BudgetSchedule.anytime_score`); the paper's
-  tables use 32 evenly spaced budgets (:meth:`BudgetSchedule.evenly_spaced`).
+  (b_{j-1}, b_j] (:meth:`~BudgetSchedule.segment_of`, :meth:`~BudgetSchedule.segments`);
+  segment indices are 0-based in this API (j_t - 1), token positions 1-based;
+- anytime accuracy = sum_j P_j acc_j (:meth:`~BudgetSchedule.anytime_score`); papers on anytime
+  reasoning report 32 evenly spaced budgets (:meth:`BudgetSchedule.evenly_spaced`).
 
-**MRT** (Qu, Yang et al. 2025) scores a trace at the end of each *episode*
-(:class:`EpisodeSegmenter`): split the trace on blank lines; start a new episode at a paragraph
-that begins with a reconsideration marker ("Wait", "But wait", ...); ignore a marker within
-``min_gap`` paragraphs of the previous cut; optionally merge every k episodes.
-
-Choices made where PAPERS.md leaves room (the MRT ones checked against the authors'
-``break_into_meta_steps``):
-
-- Segment indices are 0-based in this API (j_t - 1); token positions are 1-based as in the paper.
-- A paragraph is a maximal run of non-blank lines; a blank line is empty or whitespace only, and
-  one or more of them separate paragraphs (the reference splits on ``"\\n\\n"`` exactly).
-  ``"\\r\\n"`` line breaks work the same as ``"\\n"``.
-- "Begins with a marker": after optional leading whitespace, case-sensitive, and when the marker
-  ends with a letter the next character must not be a letter (so "Waiting" and "Waits" do not
-  cut, "Wait," and "Wait." do; the reference's plain ``startswith`` would cut at "Waiting").
-- "Within min_gap paragraphs": a marker paragraph p cuts only when p - c > min_gap, c being the
-  paragraph of the previous cut and 0 (the trace start) before the first; an ignored marker
-  does not move c. This is the reference's ``prev_i in (i, i-1, i-2)`` test for min_gap = 2.
-- Merging every k episodes keeps every k-th cut, after the min_gap rule.
+``EpisodeSegmenter`` (episodes of a trace at reconsideration markers) moved to
+:mod:`rewardgym.strategies.episodic`; importing it from here still works for one release, with a
+:class:`DeprecationWarning`.
 """
 
 from __future__ import annotations
 
 import bisect
-import itertools
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -51,19 +30,11 @@ from typing import Any
 
 from rewardgym.core.errors import ConfigError, did_you_mean
 
-__all__ = ["DEFAULT_MARKERS", "PRIORS", "BudgetSchedule", "EpisodeSegmenter"]
+__all__ = ["PRIORS", "BudgetSchedule"]
 
 PRIORS = ("base", "uniform", "linear")
 PRIOR_SUM_TOLERANCE = 1e-6
 
-DEFAULT_MARKERS = (
-    "Wait",
-    "But wait",
-    "Alternatively",
-    "Is there another way to think about this?",
-    "But let me double-check",
-    "But hold on",
-)
 
 
 def _is_int(value: Any) -> bool:
@@ -78,10 +49,10 @@ def _as_tuple(owner: str, name: str, value: Any, example: str) -> tuple:
     return tuple(value)
 
 
-# -- budgets (BRPO) ------------------------------------------------------------------------------
+# -- budgets -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class BudgetSchedule:
-    """Token budgets b_1 < ... < b_m and the prior P over them (BRPO).
+    """Token budgets b_1 < ... < b_m and the prior P over them.
 
     ``budgets`` are token counts, strictly increasing, each >= 1. ``prior`` is a name from
     :data:`PRIORS` or explicit probabilities, one per budget, each >= 0, summing to 1 within
@@ -244,77 +215,21 @@ def _check_prior(prior: Any, budgets: tuple[int, ...]) -> str | tuple[float, ...
     return probs
 
 
-# -- episodes (MRT) ------------------------------------------------------------------------------
-# A paragraph: a line with a non-whitespace character, then any such lines right after it.
-_PARAGRAPH = re.compile(r"^[^\S\n]*\S.*(?:\n[^\S\n]*\S.*)*", re.MULTILINE)
+_MOVED = {"EpisodeSegmenter", "DEFAULT_MARKERS"}
 
 
-@dataclass(frozen=True)
-class EpisodeSegmenter:
-    """Splits a thinking trace into MRT episodes at paragraphs that begin with a marker.
+def __getattr__(name: str):
+    """``EpisodeSegmenter`` and ``DEFAULT_MARKERS`` moved to ``rewardgym.strategies.episodic``
+    (deprecated here; removed in the next release)."""
+    if name in _MOVED:
+        import importlib
+        import warnings
 
-    ``markers`` are matched case-sensitively at a paragraph's start (see the module docstring
-    for the exact rule); ``min_gap`` >= 0 paragraphs must separate a cut from the previous one
-    (strictly more than ``min_gap``, as in the reference code); ``merge_every`` >= 1 merges
-    every k consecutive episodes into one. An empty ``markers`` tuple never cuts.
-    """
-
-    markers: tuple[str, ...] = DEFAULT_MARKERS
-    min_gap: int = 2
-    merge_every: int = 1
-
-    def __post_init__(self) -> None:
-        owner = "EpisodeSegmenter"
-        markers = _as_tuple(owner, "markers", self.markers, "('Wait', 'Alternatively')")
-        for i, m in enumerate(markers):
-            if not isinstance(m, str) or not m or m[0].isspace():
-                raise ConfigError(
-                    f"{owner} markers must be non-empty strings that do not start with "
-                    f"whitespace (leading whitespace in the text is skipped), got {m!r} at index "
-                    f"{i} in {markers!r}."
-                )
-        object.__setattr__(self, "markers", markers)
-        for name, low in (("min_gap", 0), ("merge_every", 1)):
-            value = getattr(self, name)
-            if not _is_int(value) or value < low:
-                raise ConfigError(f"{owner} {name} must be an int >= {low}, got {value!r}")
-
-    def paragraphs(self, text: str) -> list[tuple[int, int]]:
-        """``(start, end)`` character spans of the paragraphs of ``text``, split on one or more
-        blank lines. A span starts at the start of the paragraph's first line (indentation
-        included) and ends after its last non-whitespace character."""
-        spans = []
-        for match in _PARAGRAPH.finditer(text):
-            start = match.start()
-            spans.append((start, start + len(match.group().rstrip())))
-        return spans
-
-    def _starts_with_marker(self, paragraph: str) -> bool:
-        """Whether ``paragraph`` begins with one of the markers (after optional whitespace)."""
-        head = paragraph.lstrip()
-        for m in self.markers:
-            if head.startswith(m):
-                after = head[len(m) : len(m) + 1]
-                if not (m[-1].isalpha() and after.isalpha()):  # "Waiting" is not "Wait"
-                    return True
-        return False
-
-    def cuts(self, text: str) -> list[int]:
-        """Sorted character offsets where a new episode starts; never 0. Each is the start of
-        a paragraph that begins with a marker, kept when it is more than ``min_gap``
-        paragraphs after the previous cut, then every ``merge_every``-th of those."""
-        cuts: list[int] = []
-        previous = 0  # paragraph index of the last cut; the trace start counts as one
-        for p, (start, end) in enumerate(self.paragraphs(text)):
-            if p - previous > self.min_gap and self._starts_with_marker(text[start:end]):
-                cuts.append(start)
-                previous = p
-        k = self.merge_every
-        return cuts[k - 1 :: k]  # episodes e*k .. e*k + k-1 become one
-
-    def episodes(self, text: str) -> list[str]:
-        """``text`` split at :meth:`cuts`: ``len(cuts) + 1`` pieces that concatenate back to
-        ``text`` (``[""]`` for an empty text). Separating blank lines stay at the end of the
-        episode before them."""
-        bounds = [0, *self.cuts(text), len(text)]
-        return [text[a:b] for a, b in itertools.pairwise(bounds)]
+        warnings.warn(
+            f"rewardgym.core.budgets.{name} moved to rewardgym.strategies.episodic.{name}; "
+            "the old name will be removed in the next release.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module("rewardgym.strategies.episodic"), name)
+    raise AttributeError(f"module 'rewardgym.core.budgets' has no attribute {name!r}")

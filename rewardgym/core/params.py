@@ -47,11 +47,13 @@ class ParamContext:
     def key(self, path: str) -> str:
         return path if self.component is None else f"param '{path}' of {self.component}"
 
-    def fail(self, path: str, value: Any, expected: str, what: str = "Wrong type") -> ConfigError:
+    def fail(
+        self, path: str, value: Any, expected: str, what: str = "Wrong type", hint: str = ""
+    ) -> ConfigError:
         shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
         return ConfigError(
             f"{what} for {self.key(path)}: got {shown} ({type(value).__name__}), "
-            f"expected {expected}."
+            f"expected {expected}.{hint}"
         )
 
 
@@ -150,7 +152,8 @@ def convert(value: Any, tp: Any, path: str, ctx: ParamContext) -> Any:
     if origin is typing.Literal:
         if any(type(value) is type(a) and value == a for a in args):
             return value
-        raise ctx.fail(path, value, _type_name(tp), what="Bad value")
+        hint = did_you_mean(value, [str(a) for a in args]) if isinstance(value, str) else ""
+        raise ctx.fail(path, value, _type_name(tp), what="Bad value", hint=hint)
     if origin is not None:
         return _convert_generic(value, tp, origin, args, path, ctx)
     if tp in _BARE_CONTAINERS:  # ``x: tuple`` is ``x: tuple[Any, ...]``: a YAML list fits it

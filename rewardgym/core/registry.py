@@ -1,4 +1,4 @@
-"""Registries of environments, verifiers, algorithms and engines.
+"""Registries of environments, verifiers, strategies, algorithms and engines.
 
 Entries are registered with lazy ``"module:attr"`` strings, so discovery imports nothing heavy:
 the module is imported the first time the entry is built. Each entry may name a config
@@ -7,7 +7,8 @@ fail with a did-you-mean) before the object is created.
 
 Ids:
 - environments and verifiers: ``namespace/name-vN`` (``rewardgym/arithmetic-v0``);
-- algorithms, engines and config presets: a lower-case name (``grpo``, ``hf``, ``quickstart``).
+- strategies, algorithms, engines and config presets: a lower-case name (``anytime``, ``grpo``,
+  ``hf``, ``quickstart``).
 
 The registries are filled by the plugin manager (:mod:`rewardgym.plugins`), which ``rewardgym``
 installs as the *plugin loader*: the first lookup in any registry loads the plugins, once.
@@ -24,18 +25,21 @@ from dataclasses import dataclass, is_dataclass
 from typing import Any
 
 from rewardgym.core.errors import (
+    ConfigError,
     DuplicateRegistrationError,
     MissingExtraError,
     RegistrationError,
     UnknownNameError,
     did_you_mean,
 )
+from rewardgym.core.params import build_dataclass
 
 __all__ = [
     "ALGORITHMS",
     "ENGINES",
     "ENVS",
     "PRESETS",
+    "STRATEGIES",
     "VERIFIERS",
     "Registry",
     "Spec",
@@ -273,16 +277,12 @@ class Registry:
         Raises :class:`~rewardgym.core.errors.ConfigError` naming the component on unknown keys
         (with a did-you-mean) and wrong types. Entries without a config class accept no params.
         """
-        from rewardgym.core.config import build_dataclass
-
         spec = self.get(id)
         cls = spec.config_class()
         params = dict(params or {})
         component = f"{self.kind} '{id}'"
         if cls is None:
             if params:
-                from rewardgym.core.errors import ConfigError
-
                 raise ConfigError(
                     f"{component} takes no params, got {sorted(params)}. Remove them."
                 )
@@ -300,6 +300,7 @@ class Registry:
 
 ENVS = Registry("environment", versioned=True)
 VERIFIERS = Registry("verifier", versioned=True)
+STRATEGIES = Registry("strategy", versioned=False)
 ALGORITHMS = Registry("algorithm", versioned=False)
 ENGINES = Registry("engine", versioned=False)
 PRESETS = Registry("config preset", versioned=False, entry_point_re=RESOURCE_RE)
@@ -307,6 +308,7 @@ PRESETS = Registry("config preset", versioned=False, entry_point_re=RESOURCE_RE)
 REGISTRIES: Mapping[str, Registry] = {
     "envs": ENVS,
     "verifiers": VERIFIERS,
+    "strategies": STRATEGIES,
     "algorithms": ALGORITHMS,
     "engines": ENGINES,
     "presets": PRESETS,

@@ -1,6 +1,7 @@
 """rewardgym's own registrations, made through the same hooks as any third-party plugin.
 
-Nothing here imports an environment, an algorithm or an engine: entries are ``"module:attr"`` strings.
+Nothing here imports an environment, a strategy, an algorithm or an engine: entries are
+``"module:attr"`` strings.
 """
 
 from __future__ import annotations
@@ -90,6 +91,48 @@ VERIFIERS: tuple[tuple[str, str, str | None, str], ...] = (
 )
 
 # (name, entry point, config, description).
+STRATEGIES: tuple[tuple[str, str, str, str], ...] = tuple(
+    (name, f"rewardgym.strategies.{module}:{cls}", f"rewardgym.strategies.{module}:{cls}Config", text)
+    for name, module, cls, text in (
+        (
+            "standard",
+            "standard",
+            "Standard",
+            "G samples per prompt, run through the env (multi-turn too), scored; advantages, loss.",
+        ),
+        (
+            "filtered",
+            "filtered",
+            "Filtered",
+            "G samples per prompt; the algorithm keeps some (e.g. the correct ones); NLL on them.",
+        ),
+        (
+            "demonstrations",
+            "demonstrations",
+            "Demonstrations",
+            "Prompt and response pairs: the env's gold solutions or a JSONL file; NLL.",
+        ),
+        (
+            "preferences",
+            "preferences",
+            "Preferences",
+            "Chosen / rejected pairs from scored samples, or a JSONL file; a pairwise loss.",
+        ),
+        (
+            "anytime",
+            "anytime",
+            "Anytime",
+            "Thinking traces cut at token budgets, answers forced at each (BRPO).",
+        ),
+        (
+            "episodic",
+            "episodic",
+            "Episodic",
+            "Thinking traces split into episodes, answers forced after each (MRT).",
+        ),
+    )
+)
+
 ALGORITHMS: tuple[tuple[str, str, str, str], ...] = tuple(
     (name, f"rewardgym.algorithms.{name}:{cls}", f"rewardgym.algorithms.{name}:{cls}Config", text)
     for name, cls, text in (
@@ -144,6 +187,11 @@ def rewardgym_register_envs(register: Register) -> None:
 @hookimpl
 def rewardgym_register_verifiers(register: Register) -> None:
     _register_rows(register, VERIFIERS)
+
+
+@hookimpl
+def rewardgym_register_strategies(register: Register) -> None:
+    _register_rows(register, STRATEGIES)
 
 
 @hookimpl

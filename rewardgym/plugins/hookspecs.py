@@ -60,6 +60,19 @@ def rewardgym_register_verifiers(register: Register) -> None:
 
 
 @hookspec
+def rewardgym_register_strategies(register: Register) -> None:
+    """Register strategies: how a training step's data is produced and handed to the algorithm.
+
+    Called once per plugin when plugins load. Call
+    ``register(name, entry_point, *, config=None, description="")`` with a lower-case ``name``
+    (selected as ``strategy.name``, or named by an algorithm's ``strategy`` attribute) and
+    ``"module:attr"`` strings for a :class:`rewardgym.strategies.Strategy` subclass, built as
+    ``Class(config)`` (or ``Class()`` without a config), and its config dataclass
+    (``strategy.params`` are validated against it). Returns nothing.
+    """
+
+
+@hookspec
 def rewardgym_register_algorithms(register: Register) -> None:
     """Register policy-optimisation algorithms.
 
@@ -96,6 +109,7 @@ def rewardgym_register_presets(register: Register) -> None:
 HOOK_NAMES = (
     "rewardgym_register_envs",
     "rewardgym_register_verifiers",
+    "rewardgym_register_strategies",
     "rewardgym_register_algorithms",
     "rewardgym_register_engines",
     "rewardgym_register_presets",

@@ -56,6 +56,7 @@ REASONING_GYM_NAME = "rewardgym.reasoning_gym"  # the built-in reasoning-gym ada
 HOOK_REGISTRIES: dict[str, str] = {
     "rewardgym_register_envs": "envs",
     "rewardgym_register_verifiers": "verifiers",
+    "rewardgym_register_strategies": "strategies",
     "rewardgym_register_algorithms": "algorithms",
     "rewardgym_register_engines": "engines",
     "rewardgym_register_presets": "presets",

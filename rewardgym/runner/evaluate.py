@@ -26,8 +26,8 @@ from rewardgym.core.budgets import BudgetSchedule
 from rewardgym.core.config import EvalSection, RunConfig
 from rewardgym.core.engine import SamplingParams
 from rewardgym.core.types import Task
-from rewardgym.runner.anytime import force_answers, think
-from rewardgym.runner.rollout import Episode, RolloutCollector, derive_seed
+from rewardgym.strategies.rollouts import Episode, RolloutCollector, derive_seed, score_metrics
+from rewardgym.strategies.thinking import force_answers, think
 
 __all__ = [
     "evaluate",
@@ -152,17 +152,21 @@ def normalised_regret(budgets: Sequence[int], accuracy: Sequence[float]) -> floa
 
 
 def summarise(episodes: Sequence[Episode], samples: int, pass_k: Sequence[int]) -> dict[str, Any]:
-    """Accuracy, pass@k, mean reward, mean generated tokens, turns and unscorable counts."""
+    """Accuracy, pass@k, mean reward (over the scorable samples only: an unscorable one is
+    counted in ``unscorable``, never averaged in as 0), mean generated tokens and turns."""
     n = len(episodes)
     groups = [episodes[i : i + samples] for i in range(0, n, samples)]
+    scores = score_metrics(
+        [e.reward for e in episodes], [e.scorable for e in episodes], [e.correct for e in episodes]
+    )
     result: dict[str, Any] = {
         "episodes": len(groups),
         "samples_per_task": samples,
-        "accuracy": sum(e.correct for e in episodes) / max(n, 1),
-        "mean_reward": sum(e.reward for e in episodes) / max(n, 1),
+        "accuracy": scores["accuracy"],
+        "mean_reward": scores["reward"],
         "mean_length": sum(e.num_model_tokens for e in episodes) / max(n, 1),
         "mean_turns": sum(len(e.verdicts) for e in episodes) / max(n, 1),
-        "unscorable": sum(not e.scorable for e in episodes),
+        "unscorable": int(scores["unscorable"]),
     }
     for k in pass_k:
         scores = [pass_at_k(len(g), sum(e.correct for e in g), k) for g in groups]

@@ -4,78 +4,24 @@ A forced answer's context is the prompt, the first ``cut`` tokens of a trace, an
 suffix. Packing it as its own row runs the whole context through the model again for each of
 the m x A answers of a trace; but the hidden states of ``prompt + trace[:cut]`` are exactly
 those of the trace's own row (causal attention), so this module runs the trace rows once with a
-KV cache (kept in the autograd graph) and then only the *continuations* (suffix + answer), each
+KV cache (kept in the autograd graph) and then only the *continuations* (:class:`~rewardgym.strategies.batch.Continuations`: suffix + answer), each
 attending to its trace's cached keys and values up to its cut. The log-probs (and gradients)
 are the same as with separate rows; the compute per answer drops from the whole context to the
 continuation.
 
-Shapes: n trace rows (a :class:`~rewardgym.runner.batch.TokenBatch`: prompts left-padded to P,
+Shapes: n trace rows (a :class:`~rewardgym.strategies.batch.TokenBatch`: prompts left-padded to P,
 traces right-padded to T, W = P + T); R continuations of at most C tokens; V the vocabulary.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-
 import torch
 
 from rewardgym.core.errors import RewardGymError
-from rewardgym.runner.anytime import ForcedAnswer
-from rewardgym.runner.batch import TokenBatch, model_device, token_logprobs
+from rewardgym.runner.batch import model_device, token_logprobs
+from rewardgym.strategies.batch import Continuations, TokenBatch
 
-__all__ = ["Continuations", "continuations", "prefix_logprobs"]
-
-
-@dataclass(frozen=True)
-class Continuations:
-    """Suffix + answer tokens of forced answers, each tied to a trace row and a cut."""
-
-    rows: torch.Tensor  # (R,) the trace row each continues
-    cuts: torch.Tensor  # (R,) trace tokens in its context
-    ids: torch.Tensor  # (R, C) suffix then answer ids, right-padded
-    valid: torch.Tensor  # (R, C) 1 on real tokens
-    mask: torch.Tensor  # (R, C) float, 1 on trained tokens (the answer of a scorable answer)
-    old_logprobs: torch.Tensor  # (R, C) sampling-time log-probs (0 on the suffix)
-
-    @property
-    def num_rows(self) -> int:
-        return int(self.rows.shape[0])
-
-    def select(self, trace_rows: slice) -> tuple[Continuations, torch.Tensor]:
-        """The continuations of trace rows ``trace_rows`` (rows renumbered from 0), and their
-        indices in this set, (r,)."""
-        keep = ((self.rows >= trace_rows.start) & (self.rows < trace_rows.stop)).nonzero()[:, 0]
-        part = Continuations(
-            rows=self.rows[keep] - trace_rows.start,  # (r,)
-            cuts=self.cuts[keep],  # (r,)
-            ids=self.ids[keep],  # (r, C)
-            valid=self.valid[keep],  # (r, C)
-            mask=self.mask[keep],  # (r, C)
-            old_logprobs=self.old_logprobs[keep],  # (r, C)
-        )
-        return part, keep
-
-
-def continuations(answers: Sequence[ForcedAnswer], pad_id: int) -> Continuations:
-    """The continuations of ``answers`` (their ``trace`` is the trace row): the inserted
-    suffix (never trained) then the answer (trained when its verdict is scorable)."""
-    width = max(1, max((a.suffix_len + len(a.ids) for a in answers), default=1))
-    r = len(answers)
-    ids = torch.full((r, width), pad_id, dtype=torch.long)  # (R, C)
-    valid = torch.zeros((r, width), dtype=torch.long)  # (R, C)
-    mask = torch.zeros((r, width))  # (R, C)
-    old = torch.zeros((r, width))  # (R, C)
-    for k, a in enumerate(answers):
-        suffix = list(a.context[len(a.context) - a.suffix_len :])
-        row = suffix + list(a.ids)
-        ids[k, : len(row)] = torch.tensor(row, dtype=torch.long)
-        valid[k, : len(row)] = 1
-        mask[k, a.suffix_len : len(row)] = float(a.verdict.scorable)
-        old[k, a.suffix_len : len(row)] = torch.tensor(a.logprobs, dtype=torch.float)
-    rows = torch.tensor([a.trace for a in answers], dtype=torch.long)  # (R,)
-    cuts = torch.tensor([a.cut for a in answers], dtype=torch.long)  # (R,)
-    return Continuations(rows, cuts, ids, valid, mask, old)
+__all__ = ["prefix_logprobs"]
 
 
 def prefix_logprobs(

@@ -4,8 +4,9 @@
 :class:`~rewardgym.runner.trainer.Trainer`) before the model loads. It fails with a message that
 says how to fix the problem when: the training extra (torch, transformers) is missing; a stage
 has no algorithm; a name or a param is unknown (already caught by ``load_config``); the model
-params do not fit the model; a data file is missing or malformed; the env has no gold solutions
-for an SFT warm-up from the env; or the rollout strategy is not the one the algorithm trains on.
+params do not fit the model; or a stage's strategy cannot run (its own checks: a data file
+missing or malformed, an env without gold solutions for an SFT warm-up, an algorithm without the
+methods the strategy calls). Each stage's algorithm and strategy are built here, once.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rewardgym.core.config import RunConfig, Stage, build_dataclass
+from rewardgym.core.config import RunConfig, Stage, build_dataclass, plan
 from rewardgym.core.errors import ConfigError, MissingExtraError, require
-from rewardgym.core.make import make
-from rewardgym.core.registry import ALGORITHMS, ENGINES
+from rewardgym.core.registry import ALGORITHMS, ENGINES, STRATEGIES
 
 __all__ = ["DEFAULT_ENGINE", "RunPlan", "StagePlan", "check_run", "engine_name", "model_device"]
 
@@ -27,7 +27,7 @@ DEFAULT_ENGINE = "hf"
 class StagePlan:
     stage: Stage
     algorithm: Any  # the built Algorithm
-    data: list[dict[str, str]] | None  # JSONL rows the algorithm trains on, if any
+    strategy: Any  # the built Strategy, checked against the stage (its data files read)
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def check_run(config: RunConfig, *, training: bool = True) -> RunPlan:
     ENGINES.make_config(engine_name(config), config.engine.params)
     _check_packages(config)
     model_device(config)
-    stages = tuple(_check_stage(config, stage) for stage in config.plan()) if training else ()
+    stages = tuple(_check_stage(config, stage) for stage in plan(config)) if training else ()
     return RunPlan(config, stages, model_params)
 
 
@@ -98,53 +98,13 @@ def _check_stage(config: RunConfig, stage: Stage) -> StagePlan:
             f"(e.g. rewardgym train CONFIG {where.replace('.name', '')}.name=grpo)."
         )
     algorithm = ALGORITHMS.build(stage.algorithm.name, stage.algorithm.params)
-    _check_strategy(config, stage, algorithm)
-    return StagePlan(stage, algorithm, _stage_data(config, stage, algorithm))
-
-
-def _check_strategy(config: RunConfig, stage: Stage, algorithm: Any) -> None:
-    """The stage's rollout.strategy must be the one its algorithm trains on (algorithms that do
-    not sample rollouts, such as sft, ignore it)."""
-    needed = getattr(algorithm, "strategy", "standard")
-    if algorithm.data != "rollouts" or getattr(algorithm.config, "source", None) == "jsonl":
-        return
-    have = stage.rollout.strategy
-    if have != needed:
-        where = (
-            "rollout.strategy" if not config.stages else f"stages[{stage.index}].rollout.strategy"
-        )
+    if stage.strategy.name is None:
+        key = "strategy.name" if not config.stages else f"stages[{stage.index}].strategy.name"
         raise ConfigError(
-            f"Algorithm {stage.algorithm.name!r} (stage '{stage.name}') trains on {needed!r} "
-            f"rollouts, but {where} is {have!r}. Set {where}={needed}"
-            + (" (with rollout.anytime.budgets)" if needed == "anytime" else "")
-            + (" (with rollout.episodic.markers)" if needed == "episodic" else "")
-            + "."
+            f"Algorithm {stage.algorithm.name!r} ({type(algorithm).__name__}) declares no "
+            f"strategy (a `strategy` class attribute), so the stage does not know how to make "
+            f"its data. Set {key} (one of: {', '.join(STRATEGIES.ids())})."
         )
-
-
-def _stage_data(config: RunConfig, stage: Stage, algorithm: Any) -> list[dict[str, str]] | None:
-    from rewardgym.runner.data import DEMONSTRATION_KEYS, PREFERENCE_KEYS, read_jsonl
-
-    source = getattr(algorithm.config, "source", None)
-    if source == "jsonl":
-        if algorithm.data == "preferences":
-            return read_jsonl(algorithm.config.path, PREFERENCE_KEYS, "preference")
-        return read_jsonl(algorithm.config.path, DEMONSTRATION_KEYS, "demonstration")
-    if algorithm.data == "demonstrations":
-        _check_env_solutions(config, stage)
-    return None
-
-
-def _check_env_solutions(config: RunConfig, stage: Stage) -> None:
-    """SFT from the env needs gold solutions; check the env gives one for a sample task."""
-    env = make(config.env.id, **config.env.params)
-    try:
-        _, info = env.reset(seed=0)
-        if env.unwrapped.solution(info["task"]) is None:
-            raise ConfigError(
-                f"Stage '{stage.name}' trains {stage.algorithm.name!r} on the env's gold "
-                f"solutions, but {config.env.id} has none for its tasks. Give demonstrations "
-                "in a file instead: algorithm.params.source=jsonl algorithm.params.path=FILE."
-            )
-    finally:
-        env.close()
+    strategy = STRATEGIES.build(stage.strategy.name, stage.strategy.params)
+    strategy.check(config, stage, algorithm)
+    return StagePlan(stage, algorithm, strategy)

@@ -4,10 +4,13 @@
 
 1. :func:`~rewardgym.runner.setup.check_run` checks the config (before the model loads);
 2. the model and tokenizer load, the engine is built around the model, and a
-   :class:`~rewardgym.runner.rollout.RolloutCollector` around the env;
-3. each stage (``stages`` in the config, or one stage ``train``) builds its algorithm, AdamW,
+   :class:`~rewardgym.strategies.rollouts.RolloutCollector` around the env;
+3. each stage (``stages`` in the config, or one stage ``train``) has its algorithm and strategy
+   (built by the check), and builds AdamW,
    the LR schedule and, when the algorithm needs one, a frozen copy of the model as reference;
-   then runs ``trainer.steps`` steps (:func:`~rewardgym.runner.steps.run_step`), evaluating
+   then runs ``trainer.steps`` steps (each one call of the stage's strategy,
+   :meth:`~rewardgym.strategies.base.Strategy.step`, with a
+   :class:`~rewardgym.runner.learner.PolicyLearner` for its updates), evaluating
    every ``trainer.eval_every`` steps (ending the stage early once
    ``trainer.stop_at_eval_accuracy`` is reached) and checkpointing every
    ``trainer.save_every`` steps and at the end of the stage;
@@ -25,6 +28,7 @@ import json
 import math
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,10 +44,11 @@ from rewardgym.runner.checkpoint import (
     save_checkpoint,
 )
 from rewardgym.runner.evaluate import evaluate
+from rewardgym.runner.learner import PolicyLearner
 from rewardgym.runner.metrics import MetricsWriter, ProgressBar
 from rewardgym.runner.runtime import build_runtime, close_runtime
 from rewardgym.runner.setup import StagePlan, check_run
-from rewardgym.runner.steps import StepContext, run_step
+from rewardgym.strategies.base import StepContext
 
 __all__ = ["Trainer", "lr_lambda"]
 
@@ -175,20 +180,26 @@ class Trainer:
         if "optimizer" in tensors:
             optimizer.load_state_dict(tensors["optimizer"])
             scheduler.load_state_dict(tensors["scheduler"])
+        self._scheduler = scheduler
+        learner = PolicyLearner(self.model, ref_model, optimizer, trainer, self.engine)
         return StepContext(
             config=self.config,
             stage=stage,
             algorithm=plan.algorithm,
-            model=self.model,
-            ref_model=ref_model,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            engine=self.engine,
-            collector=self.collector,
-            tokenizer=self.tokenizer,
+            rollouts=self.collector,
+            learner=learner,
             max_turns=self.max_turns,
-            data=plan.data,
         )
+
+    def _step(self, plan: StagePlan, ctx: StepContext, step: int) -> dict[str, Any]:
+        """Training step ``step`` of the stage: the strategy's step, then the LR schedule."""
+        start = time.perf_counter()
+        metrics = plan.strategy.step(ctx, step)
+        self._scheduler.step()
+        metrics["lr"] = self._scheduler.get_last_lr()[0]
+        metrics["time/step_s"] = time.perf_counter() - start
+        metrics.update(self.engine.metrics())
+        return metrics
 
     def _run_stage(
         self,
@@ -209,8 +220,7 @@ class Trainer:
         )
         try:
             while step < trainer.steps and not done:
-                metrics = run_step(ctx, step)
-                metrics.update(self.engine.metrics())
+                metrics = self._step(plan, ctx, step)
                 step += 1
                 if trainer.eval_every and step % trainer.eval_every == 0:
                     result = self._evaluate(stage)
@@ -276,13 +286,14 @@ class Trainer:
             stage_done=stage_done,
             finished_stages=finished,
         )
+        learner = ctx.learner
         tensors = {
             "model": self.model.state_dict(),
-            "optimizer": ctx.optimizer.state_dict(),
-            "scheduler": ctx.scheduler.state_dict(),
+            "optimizer": learner.optimizer.state_dict(),
+            "scheduler": self._scheduler.state_dict(),
         }
-        if ctx.ref_model is not None:
-            tensors["ref_model"] = ctx.ref_model.state_dict()
+        if learner.ref_model is not None:
+            tensors["ref_model"] = learner.ref_model.state_dict()
         save_checkpoint(self.output_dir, state, tensors)
 
 

@@ -12,7 +12,8 @@ used as they are; model text is never re-tokenised.
 A row ends when its env terminates or truncates, or when the next turn would not fit in the
 model's context (``finish_reason="context"``). Its reward is the sum of its turn rewards; it is
 *scorable* when its last verdict is (``Verdict.reward is not None``): unscorable rows are kept,
-counted, and masked out of baselines and losses by the trainer.
+counted, and masked out of baselines and losses (:func:`score_metrics` is how every strategy
+and evaluation reports them: the mean reward over the scorable samples only).
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ from rewardgym.core.engine import Engine, Generation, SamplingParams
 from rewardgym.core.env import TextEnv
 from rewardgym.core.types import Completion, Task, Verdict
 
-__all__ = ["Episode", "RolloutCollector", "derive_seed", "encode_prompt", "encode_text"]
+__all__ = [
+    "Episode",
+    "RolloutCollector",
+    "derive_seed",
+    "encode_prompt",
+    "encode_text",
+    "score_metrics",
+]
 
 
 def derive_seed(*parts: int) -> int:
@@ -46,6 +54,21 @@ def encode_prompt(tokenizer: Any, text: str) -> list[int]:
     """A prompt as token ids: the tokenizer's BOS token (when it has one), then the text."""
     bos = getattr(tokenizer, "bos_token_id", None)
     return ([bos] if bos is not None else []) + encode_text(tokenizer, text)
+
+
+def score_metrics(
+    rewards: Sequence[float], scorable: Sequence[bool], correct: Sequence[bool]
+) -> dict[str, float]:
+    """``reward``: the mean reward of the scorable samples (0.0 when none is; an unscorable
+    sample says nothing about the policy, so it is never averaged in as 0); ``unscorable``:
+    how many could not be scored; ``accuracy``: the share of all samples that are correct."""
+    n = len(rewards)
+    scored = [float(r) for r, ok in zip(rewards, scorable, strict=True) if ok]
+    return {
+        "reward": sum(scored) / len(scored) if scored else 0.0,
+        "unscorable": float(n - len(scored)),
+        "accuracy": sum(bool(c) for c in correct) / max(n, 1),
+    }
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,168 @@
+"""The trainer's side of a training step: :class:`PolicyLearner`, the
+:class:`~rewardgym.strategies.base.Learner` a strategy sees.
+
+It holds the policy, its frozen reference model (when the algorithm needs one), the optimizer
+and the engine. A strategy asks it for log-probs (the policy's with grad, the reference's
+without) and hands it :class:`~rewardgym.strategies.base.LossPart` s to train on.
+:meth:`PolicyLearner.update` runs ``trainer.updates_per_batch`` optimizer steps; each splits
+every part into ``trainer.grad_accum`` micro-batches (never splitting a part's units),
+back-propagates each micro-batch's share of the loss, clips the gradient norm to
+``trainer.max_grad_norm``, refuses a non-finite gradient (the optimizer does not step; the error
+says what to change), and steps. Then the engine takes the new weights.
+
+The log-prob gap: during the first optimizer step of an update, before any weight changes,
+every log-prob the policy computes for a part marked ``sampled`` is compared with the sampler's
+(``old_logprobs``) on the trained tokens; ``logprob_gap`` is the mean absolute difference over
+all of them (0 means the sampler and the trainer see the same distribution).
+
+Shapes: N rows; T response positions; R continuations of at most C tokens.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from rewardgym.core.config import TrainerSection
+from rewardgym.core.engine import Engine
+from rewardgym.core.errors import RewardGymError
+from rewardgym.runner.batch import sequence_logprobs
+from rewardgym.runner.prefix import prefix_logprobs
+from rewardgym.strategies.base import LossPart
+from rewardgym.strategies.batch import Continuations, TokenBatch, micro_batches
+
+__all__ = ["PolicyLearner"]
+
+
+class PolicyLearner:
+    """The policy, its reference, the optimizer and the engine, behind the Learner protocol."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        ref_model: torch.nn.Module | None,
+        optimizer: torch.optim.Optimizer,
+        trainer: TrainerSection,
+        engine: Engine,
+    ) -> None:
+        self.model, self.ref_model = model, ref_model
+        self.optimizer, self.trainer, self.engine = optimizer, trainer, engine
+        self._gap = [torch.zeros(()), torch.zeros(())]  # sum |sampler - trainer|, tokens
+        self._measuring = False
+
+    @property
+    def has_reference(self) -> bool:
+        return self.ref_model is not None
+
+    # -- log-probs -----------------------------------------------------------------------------
+    def logprobs(self, batch: TokenBatch, temperature: float) -> torch.Tensor:
+        logprobs = sequence_logprobs(self.model, batch, temperature)  # (n, T)
+        self._measure(logprobs, batch.old_logprobs, batch.mask)
+        return logprobs
+
+    def reference_logprobs(self, batch: TokenBatch, temperature: float) -> torch.Tensor | None:
+        if self.ref_model is None:
+            return None
+        out = torch.zeros_like(batch.old_logprobs)  # (N, T)
+        with torch.no_grad():
+            for rows in micro_batches(batch.num_rows, self.trainer.grad_accum):
+                part = batch.select(rows)
+                lp = sequence_logprobs(self.ref_model, part, temperature)  # (n, T')
+                out[rows, : lp.shape[1]] = lp
+        return out
+
+    def prefix_logprobs(
+        self,
+        batch: TokenBatch,
+        continuations: Continuations,
+        temperature: float,
+        continuation_temperature: float,
+        *,
+        reference: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if reference:
+            if self.ref_model is None:
+                raise RewardGymError(
+                    "prefix_logprobs(reference=True) needs a reference model; the algorithm "
+                    "has none (its needs_reference is False)."
+                )
+            with torch.no_grad():
+                return prefix_logprobs(
+                    self.ref_model, batch, continuations, temperature, continuation_temperature
+                )
+        rows, conts = prefix_logprobs(
+            self.model, batch, continuations, temperature, continuation_temperature
+        )  # (n, T), (R, C)
+        self._measure(rows, batch.old_logprobs, batch.mask)
+        self._measure(conts, continuations.old_logprobs, continuations.mask)
+        return rows, conts
+
+    def _measure(self, logprobs: torch.Tensor, old: torch.Tensor, mask: torch.Tensor) -> None:
+        if self._measuring:
+            self._gap[0] = self._gap[0] + ((logprobs.detach() - old).abs() * mask).sum()
+            self._gap[1] = self._gap[1] + mask.sum()
+
+    # -- updates -------------------------------------------------------------------------------
+    def update(self, parts: Sequence[LossPart]) -> dict[str, float]:
+        self._gap = [torch.zeros(()), torch.zeros(())]
+        try:
+            for k in range(self.trainer.updates_per_batch):
+                metrics = self._optimise(parts, measure=k == 0)
+        finally:
+            self._measuring = False
+        self.engine.update_weights(self.model)
+        if any(part.sampled for part in parts):
+            total, tokens = self._gap
+            metrics["logprob_gap"] = float(total / tokens.clamp(min=1))
+        return metrics
+
+    def _optimise(self, parts: Sequence[LossPart], *, measure: bool) -> dict[str, float]:
+        """One optimizer step over ``parts``; with ``measure``, the log-prob gap of the sampled
+        parts is added up."""
+        start = time.perf_counter()
+        self.optimizer.zero_grad(set_to_none=True)
+        totals: dict[str, float] = {}
+        total_rows = sum(part.batch.num_rows for part in parts)
+        for part in parts:
+            self._measuring = measure and part.sampled
+            for rows in _micro_batches(part, self.trainer.grad_accum):
+                loss, metrics = part.loss(part.batch.select(rows), rows)
+                loss.backward()
+                _accumulate(totals, metrics, _count(rows) / total_rows)
+        self._measuring = False
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.trainer.max_grad_norm)
+        if not torch.isfinite(grad_norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise RewardGymError(
+                f"The gradient norm is {float(grad_norm)} at this step: the loss is not finite. "
+                "Lower trainer.lr or check the rewards."
+            )
+        self.optimizer.step()
+        totals["grad_norm"] = float(grad_norm)
+        totals["time/update_s"] = time.perf_counter() - start
+        return totals
+
+
+def _micro_batches(part: LossPart, parts: int) -> list[Any]:
+    """Slices of rows, or (with units) index tensors of the rows of consecutive units."""
+    if part.units is None:
+        return micro_batches(part.batch.num_rows, parts)
+    units = torch.tensor(list(dict.fromkeys(part.units.tolist())))  # (U,) in order of appearance
+    chunks = micro_batches(int(units.numel()), parts)
+    return [torch.isin(part.units, units[chunk]).nonzero()[:, 0] for chunk in chunks]
+
+
+def _count(rows: Any) -> int:
+    return rows.stop - rows.start if isinstance(rows, slice) else int(rows.numel())
+
+
+def _accumulate(totals: dict[str, float], metrics: dict[str, float], weight: float) -> None:
+    """Add a micro-batch's metrics: ``loss`` is summed (micro-batch losses add up to the step's
+    loss), the others are averaged, weighted by the micro-batch's share of rows."""
+    for key, value in metrics.items():
+        share = 1.0 if key == "loss" else weight
+        totals[key] = totals.get(key, 0.0) + share * float(value)
