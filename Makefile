@@ -58,7 +58,7 @@ bench-vllm: $(VLLM_VENV)/.installed
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
-	cd $(CURDIR) && $(BIN)/lint-imports --config .importlinter
+	cd $(CURDIR) && $(BIN)/lint-imports .importlinter
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/env_throughput.py

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from rewardgym._version import __version__
 
 # name -> module that defines it
 _EXPORTS: dict[str, str] = {
@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "VERIFIERS": "rewardgym.core.registry",
     "ALGORITHMS": "rewardgym.core.registry",
     "ENGINES": "rewardgym.core.registry",
+    "STRATEGIES": "rewardgym.core.registry",
     "PRESETS": "rewardgym.core.registry",
     "RunConfig": "rewardgym.core.config",
     "load_config": "rewardgym.core.config",
@@ -68,7 +69,7 @@ if TYPE_CHECKING:
         VerifierPoolError,
     )
     from rewardgym.core.make import make, make_verifier
-    from rewardgym.core.registry import ALGORITHMS, ENGINES, ENVS, PRESETS, VERIFIERS
+    from rewardgym.core.registry import ALGORITHMS, ENGINES, ENVS, PRESETS, STRATEGIES, VERIFIERS
     from rewardgym.core.self_correction import SelfCorrection
     from rewardgym.core.shaping import FormatTerm, LengthPenalty, RewardShaping
     from rewardgym.core.spaces import TextSpace

@@ -26,7 +26,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from rewardgym import __version__
+from rewardgym._version import __version__
 from rewardgym.core.errors import RewardGymError
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]

@@ -23,12 +23,9 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rewardgym.core.types import Completion, Task, Verdict
-
-if TYPE_CHECKING:
-    from rewardgym.core.env import TextEnv
 
 __all__ = ["AnswerForcing", "forcing_of"]
 
@@ -54,10 +51,10 @@ class AnswerForcing:
             return f"{self.truncation_marker}{self.think_end}{self.answer_cue}"
         return self.answer_cue
 
-    def score(self, env: TextEnv, trace: str, answer: str, task: Task) -> Verdict:
+    def score(self, env: Any, trace: str, answer: str, task: Task) -> Verdict:
         """The reward of ``answer``, forced after ``trace`` (the thinking text, the inserted
-        suffix included): reward 0 unless the trace holds exactly one end-of-thinking marker,
-        else ``env.score`` of the answer."""
+        suffix included) for the TextEnv ``env``: reward 0 unless the trace holds exactly one
+        end-of-thinking marker, else ``env.score`` of the answer."""
         count = trace.count(self.think_end)
         if count != 1:
             return Verdict(
@@ -81,7 +78,7 @@ class _LegacyForcing(AnswerForcing):
             return env.forced_answer_suffix(truncated)
         return AnswerForcing.suffix(self, truncated)
 
-    def score(self, env: TextEnv, trace: str, answer: str, task: Task) -> Verdict:
+    def score(self, env: Any, trace: str, answer: str, task: Task) -> Verdict:
         if "score_forced_answer" in _own_members(self._env):
             return self._env.score_forced_answer(trace, answer, task)
         return AnswerForcing.score(self, env, trace, answer, task)
@@ -89,11 +86,9 @@ class _LegacyForcing(AnswerForcing):
 
 def _own_members(env: Any) -> set[str]:
     """The legacy names an env defines itself (on its class below TextEnv, or on the instance)."""
-    from rewardgym.core.env import TextEnv
-
     found = {n for n in (*LEGACY_STRINGS, *LEGACY_METHODS) if n in vars(env)}
     for cls in type(env).__mro__:
-        if cls is TextEnv or not issubclass(cls, TextEnv):
+        if cls.__module__ == "rewardgym.core.env" and cls.__qualname__ == "TextEnv":
             break
         found |= {n for n in (*LEGACY_STRINGS, *LEGACY_METHODS) if n in vars(cls)}
     return found

@@ -113,7 +113,7 @@ def cache_path(version: str) -> Path:
 def _key(version: str) -> dict[str, Any]:
     """What a cache file must match to be used: the format, both versions, and where
     reasoning-gym is installed (two environments may share one cache directory)."""
-    from rewardgym import __version__
+    from rewardgym._version import __version__
 
     spec = importlib.util.find_spec("reasoning_gym")
     location = spec.origin if spec is not None else None

@@ -2,7 +2,8 @@
 
 rewardgym imports it when plugins load (the first registry lookup) and calls its hooks once.
 It registers ``"module:attr"`` strings only, so loading the plugin imports nothing else: the
-environment module is imported the first time ``example/reverse-v0`` is made.
+environment module is imported the first time ``example/reverse-v0`` is made, the strategy
+module (which imports torch) the first time a run uses ``best_of_n``.
 """
 
 from __future__ import annotations
@@ -30,4 +31,15 @@ def rewardgym_register_verifiers(register) -> None:
         ENV_ID,
         "rewardgym_example.reverse:ReverseVerifier",
         description="Exact match of the reversed word after stripping surrounding whitespace.",
+    )
+
+
+@hookimpl
+def rewardgym_register_strategies(register) -> None:
+    """Register the best-of-n strategy with its config dataclass (``strategies.best_of_n``)."""
+    register(
+        "best_of_n",
+        "rewardgym_example.best_of_n:BestOfN",
+        config="rewardgym_example.best_of_n:BestOfNConfig",
+        description="Sample n per prompt, fine-tune on the best one (for sft-style algorithms).",
     )
