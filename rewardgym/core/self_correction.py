@@ -23,7 +23,9 @@ rewards; ``info["turn_rewards"][-1]`` is the final answer's reward.
 The inner environment is any :class:`~rewardgym.TextEnv` with ``max_turns == 1``, possibly
 wrapped; it poses the task (``reset`` with the same seed and options) and scores it. Wrappers
 around the inner env are bypassed when scoring (the unwrapped env's ``score`` is called), so put
-wrappers such as :class:`~rewardgym.TokenBudget` around the ``SelfCorrection`` instead.
+wrappers such as :class:`~rewardgym.TokenBudget` around the ``SelfCorrection`` instead. A
+verifier pool given to the ``SelfCorrection`` (``rewardgym.make(id, verifier_pool=pool)``) is
+handed on to the inner env.
 """
 
 from __future__ import annotations
@@ -108,6 +110,11 @@ class SelfCorrection(TextEnv):
 
     def solution(self, task: Task) -> str | None:
         return self.inner.unwrapped.solution(task)
+
+    def use_verifier_pool(self, pool: Any) -> None:
+        """Score through ``pool``: handed on to the inner env, which scores every turn."""
+        super().use_verifier_pool(pool)
+        self.inner.unwrapped.use_verifier_pool(pool)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None

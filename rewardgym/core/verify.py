@@ -64,7 +64,7 @@ from rewardgym.core.errors import ConfigError, VerifierPoolError
 from rewardgym.core.types import Task, Verdict
 from rewardgym.core.verifier import Verifier
 
-__all__ = ["PoolStats", "VerifierPool", "set_shared_pool", "shared_pool"]
+__all__ = ["PoolStats", "VerifierPool", "shared_pool"]
 
 _POOL_CACHE = 64  # verifiers whose pickles the pool keeps
 
@@ -372,7 +372,6 @@ def _shutdown(workers: list[WorkerProcess], executors: list[ThreadPoolExecutor],
 
 
 _shared: dict[tuple[int, float, int | None], VerifierPool] = {}
-_override: list[Any] = []  # a pool that stands in for every shared pool (see set_shared_pool)
 _shared_lock = threading.Lock()
 
 
@@ -381,25 +380,16 @@ def shared_pool(
 ) -> VerifierPool:
     """The process-wide pool with these settings, created on first use and reused after.
 
-    Environments route their verification through it (``MathEnv``, the reasoning-gym adapter,
-    ...), so 64 vectorised copies of an env share two worker processes instead of starting 128.
+    The default pool of an env used on its own (:meth:`~rewardgym.core.env.TextEnv.verifier_pool`
+    falls back to it), so 64 vectorised copies of an env share two worker processes instead of
+    starting 128. A run passes its own pool to the envs it makes instead
+    (``rewardgym.make(id, verifier_pool=pool)``).
     A shared pool that was closed is replaced by a new one on the next call.
     """
     key = (workers, float(timeout), memory_mb)
     with _shared_lock:
-        if _override and not _override[0].closed:
-            return _override[0]
         pool = _shared.get(key)
         if pool is None or pool.closed:
             pool = VerifierPool(workers=workers, timeout=timeout, memory_mb=memory_mb)
             _shared[key] = pool
         return pool
-
-
-def set_shared_pool(pool: Any) -> None:
-    """Make every :func:`shared_pool` call return ``pool`` (until it is closed, or until this
-    is called with None): how a run moves the envs' verification elsewhere, such as onto Ray
-    workers (``ray.verifier_workers``). ``pool`` has :class:`VerifierPool`'s ``verify``,
-    ``verify_batch``, ``stats``, ``closed`` and ``close``."""
-    with _shared_lock:
-        _override[:] = [] if pool is None else [pool]

@@ -9,9 +9,10 @@ parse(answer))``. Reward 1.0 if it is, 0.0 if not, plus ``format_weight`` when t
 given in the requested form.
 
 math-verify's own timeouts use ``signal.alarm``, which only works on the main thread of the
-main interpreter; the verifier turns them off and the env runs it in the process-wide
-:func:`~rewardgym.core.verify.shared_pool` (``use_pool=True``, the default), whose workers
-enforce ``verify_timeout`` and a memory limit on every call from any thread. With
+main interpreter; the verifier turns them off and the env runs it in a verifier pool
+(``use_pool=True``, the default), whose workers enforce ``verify_timeout`` and a memory limit on
+every call from any thread: the pool the env was given (``rewardgym.make(id, verifier_pool=pool)``,
+as a run does), else the process-wide :func:`~rewardgym.core.verify.shared_pool`. With
 ``use_pool=False`` it runs in the calling process, unprotected: a pathological answer can take
 as long as sympy takes.
 """
@@ -30,7 +31,6 @@ from rewardgym.core.env import FEEDBACK_STYLES, TextEnv
 from rewardgym.core.errors import ConfigError, did_you_mean, require
 from rewardgym.core.types import Completion, Task, Verdict
 from rewardgym.core.verifier import Verifier
-from rewardgym.core.verify import shared_pool
 from rewardgym.envs._math_data import DataSpec, load_problems
 from rewardgym.envs._math_extract import EXTRACTIONS, PRIMARY_FORM, extract_answer, gold_span
 from rewardgym.envs._math_procedural import DIFFICULTIES, KINDS, Problem, generate
@@ -376,5 +376,6 @@ class MathEnv(TextEnv):
     def score(self, completion: Completion, task: Task) -> Verdict:
         if not self.config.use_pool:
             return self.verifier.verify(completion.text, task)
-        pool = shared_pool(workers=self.config.verify_workers, timeout=self.config.verify_timeout)
-        return pool.verify(completion.text, task, self.verifier)
+        timeout = self.config.verify_timeout
+        pool = self.verifier_pool(workers=self.config.verify_workers, timeout=timeout)
+        return pool.verify(completion.text, task, self.verifier, timeout=timeout)

@@ -10,7 +10,8 @@ with ``hint="start"``, a START-style hint). Each model turn is either
   ``max_output_chars``, in an ```` ```output ```` block. Reward 0.0, not terminated.
 * a **final answer**: any turn without a code block. It is scored by the task env's
   :meth:`~rewardgym.core.env.TextEnv.score` (its verifier, through its verifier pool if it uses
-  one) and the episode ends. A wrong answer gets no retry.
+  one; a pool given to this env is handed on to the task env) and the episode ends. A wrong
+  answer gets no retry.
 
 Turn ``max_turns`` is always final: if it still contains code, the code is not run, the blocks
 are removed from the text, and what is left is scored (an answer is read from prose, never from
@@ -222,6 +223,11 @@ class PythonToolEnv(TextEnv):
 
     def solution(self, task: Task) -> str | None:
         return self.inner.unwrapped.solution(task)
+
+    def use_verifier_pool(self, pool: Any) -> None:
+        """Score through ``pool``: handed on to the task env, which scores the final answer."""
+        super().use_verifier_pool(pool)
+        self.inner.unwrapped.use_verifier_pool(pool)
 
     def sample_task(self, rng: np.random.Generator) -> Task:
         task = self.inner.sample_task(rng)

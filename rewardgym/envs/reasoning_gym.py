@@ -25,8 +25,9 @@ verifier), with the dataset's own config fields as params.
 - **Reward.** ``score_answer(answer, entry)``, a float in [0, 1] (some datasets give partial
   credit); correct when it is 1.0. If ``score_answer`` raises, or returns something that is not a
   number in [0, 1], the answer is unscorable (``reward=None``) with the reason.
-- **Containment.** Scoring runs in the shared verifier pool
-  (:func:`rewardgym.core.verify.shared_pool`, with a :data:`VERIFY_TIMEOUT_S` limit per call):
+- **Containment.** Scoring runs in a verifier pool, with a :data:`VERIFY_TIMEOUT_S` limit per
+  call: the pool the env was given (``rewardgym.make(id, verifier_pool=pool)``, as a run does),
+  else the process-wide :func:`rewardgym.core.verify.shared_pool`:
   some datasets evaluate the answer with sympy or Python's ``eval``, and ``10**10**10`` would
   otherwise hang or exhaust memory. The pool bounds time and memory; it is not a sandbox.
 """
@@ -48,7 +49,6 @@ from rewardgym.core.env import TextEnv
 from rewardgym.core.errors import ConfigError, require
 from rewardgym.core.types import Completion, Task, Verdict
 from rewardgym.core.verifier import Verifier
-from rewardgym.core.verify import shared_pool
 from rewardgym.envs._reasoning_gym_config import EXTRA, dataset_classes, to_dataset_config
 
 __all__ = [
@@ -68,7 +68,7 @@ ANSWER_INSTRUCTION = "\n\nGive your final answer inside <answer></answer> tags."
 DEFAULT_DATASET_SEED = 0  # used when the config's seed is None
 MAX_EXTRACTED_CHARS = 10_000  # Verdict.extracted is cut to this length
 ENTRY_CACHE_SIZE = 1024  # generated dataset items an env keeps
-VERIFY_TIMEOUT_S = 5.0  # seconds one score_answer call may take in the shared verifier pool
+VERIFY_TIMEOUT_S = 5.0  # seconds one score_answer call may take in the verifier pool
 
 
 def env_id(dataset: str) -> str:
@@ -169,7 +169,7 @@ class ReasoningGymEnv(TextEnv):
     """One reasoning-gym dataset as a single-turn environment (see the module doc).
 
     ``config`` is the dataset's config: an instance of its config dataclass, a mapping of its
-    params, or ``None`` for the defaults. Scoring goes through the shared verifier pool.
+    params, or ``None`` for the defaults. Scoring goes through :meth:`verifier_pool`.
     """
 
     def __init__(self, dataset: str, config: Any = None, *, render_mode: str | None = None):
@@ -180,7 +180,7 @@ class ReasoningGymEnv(TextEnv):
         self.dataset = _build_dataset(dataset, config)
         self.verifier = ReasoningGymVerifier(dataset, config)
         self._entries: OrderedDict[int, dict[str, Any]] = OrderedDict()
-        self._verifier_loaded = False
+        self._started_pool: Any = None  # the pool the verifier was loaded into
 
     def entry(self, index: int) -> dict[str, Any]:
         """A copy of ``dataset[index]``, generated once (up to :data:`ENTRY_CACHE_SIZE` are
@@ -213,11 +213,11 @@ class ReasoningGymEnv(TextEnv):
         )
 
     def score(self, completion: Completion, task: Task) -> Verdict:
-        pool = shared_pool(timeout=VERIFY_TIMEOUT_S)
-        if not self._verifier_loaded:
+        pool = self.verifier_pool(timeout=VERIFY_TIMEOUT_S)
+        if self._started_pool is not pool:
             # Load the verifier into every worker at once: when a call times out and its
             # worker is replaced (re-importing reasoning-gym, about 1.5 s), the next call finds
             # another worker ready instead of waiting for the new one.
             pool.start(self.verifier)
-            self._verifier_loaded = True
-        return pool.verify(completion.text, task, self.verifier)
+            self._started_pool = pool
+        return pool.verify(completion.text, task, self.verifier, timeout=VERIFY_TIMEOUT_S)

@@ -13,15 +13,24 @@ like any engine:
   ``(seed, i)`` (:func:`~rewardgym.core.engine.row_seed`), so the samples are those one
   engine would draw for the whole batch, whatever the number of actors, the routing or the
   timing (up to float rounding of the logits with the batch shape).
-- :meth:`~RayEnginePool.update_weights` puts the trainer's ``state_dict`` in Ray's object store
-  once and every actor loads it (hf: ``load_state_dict``; vllm: in-place reload). With vLLM
-  actors on GPUs and ``engine.params.weight_sync: nccl``, the trainer broadcasts the weights to
-  all actors' workers over NCCL instead (vLLM's weight-transfer engine; GPU only).
+- :meth:`~RayEnginePool.update_weights` sends the trainer's weights the way the engine class
+  asks (:meth:`~rewardgym.core.engine.Engine.remote_weight_sync`): by default the
+  ``state_dict`` goes into Ray's object store once and every actor loads it (into its model,
+  then ``update_weights``; or, for an engine that ``owns_weights``, through its
+  ``load_weights``); for a ``"collective"`` sync (vLLM actors on GPUs with
+  ``engine.params.weight_sync: nccl``) the trainer broadcasts to every actor's engine at once
+  (``start_broadcast`` here, ``weight_transfer`` in the actors). The pool knows no engine by
+  name: it looks the class up in the registry and asks it.
 
 :class:`RayVerifierPool` has the :class:`~rewardgym.core.verify.VerifierPool` API on
 ``ray.verifier_workers`` actors, each with a local one-worker ``VerifierPool`` (so the time and
-memory limits hold). :func:`start_ray_runtime` installs it as the shared pool that envs score
-with (:func:`~rewardgym.core.verify.set_shared_pool`).
+memory limits hold).
+
+:func:`start_ray` connects a run to Ray and returns a :class:`RayRuntime`: the run's Ray
+verifier pool (when ``ray.verifier_workers > 0``), which the run passes to every env it makes
+(``rewardgym.make(id, verifier_pool=pool)``), and :meth:`RayRuntime.close`, which closes that
+pool and stops Ray if it started it. Nothing here is process-wide: two runs in one process hold
+two runtimes.
 
 Ray is the optional ``ray`` extra; a local cluster starts with ``ray.init`` when
 ``ray.address`` is None (``RAY_AUTH_MODE=disabled`` unless set, so no token is written under
@@ -38,7 +47,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rewardgym.core.config import RaySection
-from rewardgym.core.engine import Engine, Generation, SamplingParams
+from rewardgym.core.engine import WEIGHT_SYNCS, Engine, Generation, SamplingParams
 from rewardgym.core.errors import ConfigError, require
 from rewardgym.core.types import Task, Verdict
 from rewardgym.core.verify import PoolStats
@@ -46,14 +55,12 @@ from rewardgym.core.verify import PoolStats
 __all__ = [
     "EngineActor",
     "RayEnginePool",
+    "RayRuntime",
     "RayVerifierPool",
     "chunk_rows",
-    "close_ray_runtime",
     "init_ray",
-    "start_ray_runtime",
+    "start_ray",
 ]
-
-_runtime: list[Any] = []  # (ray started here?, verifier pool or None) of the running run
 
 
 def init_ray(section: RaySection) -> bool:
@@ -71,35 +78,51 @@ def init_ray(section: RaySection) -> bool:
     return True
 
 
-def start_ray_runtime(section: RaySection) -> None:
-    """Connect to Ray for a run and, with ``ray.verifier_workers``, put the envs' verification
-    on a :class:`RayVerifierPool`. :func:`close_ray_runtime` undoes both."""
-    close_ray_runtime()
+class RayRuntime:
+    """What a run holds on Ray: :attr:`verifier_pool` (a :class:`RayVerifierPool`, or None
+    without ``ray.verifier_workers``) and whether it started Ray. Made by :func:`start_ray`;
+    :meth:`close` undoes it."""
+
+    def __init__(self, started_ray: bool, verifier_pool: RayVerifierPool | None) -> None:
+        self.started_ray, self.verifier_pool = started_ray, verifier_pool
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Close the verifier pool, then stop Ray if :func:`start_ray` started it. Safe to call
+        twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.verifier_pool is not None:
+                self.verifier_pool.close()
+        finally:
+            if self.started_ray:
+                import ray
+
+                ray.shutdown()
+
+
+def start_ray(section: RaySection) -> RayRuntime:
+    """Connect to Ray for a run and, with ``ray.verifier_workers > 0``, start the run's
+    :class:`RayVerifierPool`. The caller owns the result: pass ``.verifier_pool`` to the envs it
+    makes, and call ``.close()`` when the run ends."""
     started = init_ray(section)
     pool = None
-    if section.verifier_workers > 0:
-        from rewardgym.core.verify import set_shared_pool
+    try:
+        if section.verifier_workers > 0:
+            pool = RayVerifierPool(workers=section.verifier_workers, section=section)
+    except BaseException:
+        if started:
+            import ray
 
-        pool = RayVerifierPool(workers=section.verifier_workers, section=section)
-        set_shared_pool(pool)
-    _runtime[:] = [(started, pool)]
-
-
-def close_ray_runtime() -> None:
-    """Close the run's Ray verifier pool and stop Ray if :func:`start_ray_runtime` started it.
-    A no-op when no Ray runtime is up."""
-    if not _runtime:
-        return
-    (started, pool), _runtime[:] = _runtime[0], []
-    if pool is not None:
-        from rewardgym.core.verify import set_shared_pool
-
-        set_shared_pool(None)
-        pool.close()
-    if started:
-        import ray
-
-        ray.shutdown()
+            ray.shutdown()
+        raise
+    return RayRuntime(started, pool)
 
 
 def _close_actors(actors: list[Any], stop_ray: bool, timeout: float) -> None:
@@ -136,32 +159,27 @@ def chunk_rows(prompts: Sequence[Sequence[int]], chunks: int) -> list[tuple[int,
 
 class EngineActor:
     """One engine and its copy of the policy, inside a Ray actor (``ray.remote(EngineActor)``).
-    The model is built from ``model_spec`` (as the trainer builds it), then replaced by the
-    trainer's weights at the pool's first :meth:`set_weights`."""
+    ``engine_class`` and its checked ``config`` come from the pool (which looked them up in the
+    registry). The model is built from ``model_spec`` (as the trainer builds it), then replaced
+    by the trainer's weights at the pool's first weight update. The actor keeps the model only
+    when the engine samples from it (``owns_weights`` False)."""
 
     def __init__(
-        self,
-        engine_name: str,
-        engine_params: dict[str, Any],
-        model_spec: dict[str, Any],
-        threads: int,
+        self, engine_class: type[Engine], config: Any, model_spec: dict[str, Any], threads: int
     ) -> None:
         import torch
 
-        from rewardgym.core.registry import ENGINES
         from rewardgym.runner.models import load_model
 
         torch.set_num_threads(max(1, threads))
         device = "cuda" if torch.cuda.is_available() and model_spec["gpus"] > 0 else "cpu"
-        self.model, self.tokenizer = load_model(
+        model, self.tokenizer = load_model(
             model_spec["name_or_path"], model_spec["params"], model_spec["dtype"], device
         )
-        self.model.eval()
-        spec = ENGINES.get(engine_name)
-        config = ENGINES.make_config(spec.id, engine_params)
-        self.engine = spec.load()(self.model, self.tokenizer, config)
-        if hasattr(self.engine, "load_weights"):  # the engine keeps its own copy (vllm)
-            self.model = self.engine.model = None  # free the transformers copy
+        model.eval()
+        self.engine = engine_class(model, self.tokenizer, config)
+        # An engine with its own copy of the weights lets the transformers one go.
+        self.model = None if engine_class.owns_weights else model
 
     def generate(
         self, prompts: list[list[int]], params: SamplingParams, first_row: int
@@ -169,59 +187,26 @@ class EngineActor:
         return self.engine.generate(prompts, params, first_row=first_row)
 
     def set_weights(self, state: dict[str, Any]) -> None:
-        """Load the trainer's ``state_dict`` into this actor's model and engine."""
-        import torch
-
-        if self.model is None:  # an engine with its own copy of the weights (vllm)
+        """Load the trainer's ``state_dict``: into the engine (``owns_weights``), or into this
+        actor's model, which the engine then samples from."""
+        if self.model is None:
             self.engine.load_weights(state.items())
             return
+        import torch
+
         with torch.no_grad():
             self.model.load_state_dict(state)
         self.engine.update_weights(self.model)
 
+    def weight_transfer(self, method: str, *args: Any) -> None:
+        """One step of the engine's collective weight sync (the trainer drives it)."""
+        self.engine.weight_transfer(method, *args)
+
     def metrics(self) -> dict[str, float]:
         return self.engine.metrics()
 
-    # vLLM's weight-sync protocol, for the NCCL broadcast (GPU only)
-    def init_weight_transfer_engine(self, init_info: dict[str, Any]) -> None:
-        self.engine.llm.collective_rpc("init_weight_transfer_engine", args=(init_info,))
-
-    def start_weight_update(self) -> None:
-        self.engine.llm.collective_rpc("start_weight_update")
-
-    def update_weights(self, update_info: Any) -> None:
-        self.engine.llm.collective_rpc("update_weights", args=(update_info,))
-
-    def finish_weight_update(self) -> None:
-        self.engine.llm.collective_rpc("finish_weight_update")
-        self.engine.llm.reset_prefix_cache()
-
     def close(self) -> None:
         self.engine.close()
-
-
-class _ActorsClient:
-    """vLLM's weight-sync client protocol over the pool's actors: each call fans out to all."""
-
-    def __init__(self, actors: list[Any]) -> None:
-        self.actors = actors
-
-    def _all(self, method: str, *args: Any) -> None:
-        import ray
-
-        ray.get([getattr(a, method).remote(*args) for a in self.actors])
-
-    def init_weight_transfer_engine(self, init_info: dict[str, Any]) -> None:
-        self._all("init_weight_transfer_engine", init_info)
-
-    def start_weight_update(self) -> None:
-        self._all("start_weight_update")
-
-    def update_weights(self, update_info: Any) -> None:
-        self._all("update_weights", update_info)
-
-    def finish_weight_update(self, weight_version: str | None = None) -> None:
-        self._all("finish_weight_update")
 
 
 class RayEnginePool(Engine):
@@ -242,28 +227,35 @@ class RayEnginePool(Engine):
             raise ConfigError(
                 f"ray.engines must be >= 1 for an engine pool, got {section.engines}."
             )
+        from rewardgym.core.registry import ENGINES
+
+        spec = ENGINES.get(engine_name)
+        self.engine_class: type[Engine] = spec.load()
+        self.engine_config = ENGINES.make_config(spec.id, engine_params)
         self.section, self.engine_name = section, engine_name
+        self.weight_sync = self.engine_class.remote_weight_sync(
+            self.engine_config, gpus=section.engine_gpus
+        )
+        if self.weight_sync not in WEIGHT_SYNCS:
+            raise ConfigError(
+                f"The {engine_name!r} engine's remote_weight_sync returned "
+                f"{self.weight_sync!r}; it must return one of {WEIGHT_SYNCS}. Fix the engine "
+                "class."
+            )
         self._started_ray = init_ray(section)
         import ray
 
         self._closed = False
-        self._nccl: Any = None
-        self._nccl_sync = engine_name == "vllm" and engine_params.get("weight_sync") == "nccl"
-        if self._nccl_sync and section.engine_gpus <= 0:
-            raise ConfigError(
-                "engine.params.weight_sync=nccl broadcasts to vLLM actors on GPUs: set "
-                "ray.engine_gpus >= 1 (or use weight_sync=reload)."
-            )
+        self._broadcast: Any = None  # made at the first update of a "collective" sync
         remote = ray.remote(EngineActor).options(
             num_cpus=section.engine_cpus, num_gpus=section.engine_gpus
         )
-        spec = {**model_spec, "gpus": section.engine_gpus}
+        actor_spec = {**model_spec, "gpus": section.engine_gpus}
         threads = max(1, int(section.engine_cpus))
         self.actors = [
-            remote.remote(engine_name, dict(engine_params), spec, threads)
+            remote.remote(self.engine_class, self.engine_config, actor_spec, threads)
             for _ in range(section.engines)
         ]
-        self._tp = int(engine_params.get("tensor_parallel_size", 1))
         self.update_weights(model)
 
     # -- sampling -------------------------------------------------------------------------------
@@ -322,21 +314,22 @@ class RayEnginePool(Engine):
         self._check_open()
         import ray
 
-        if self._nccl_sync:
-            if self._nccl is None:
-                from rewardgym.runner.engines.vllm import VLLMEngineConfig, start_nccl_sync
-
-                self._nccl = start_nccl_sync(
-                    _ActorsClient(self.actors),
-                    model,
-                    VLLMEngineConfig(weight_sync="nccl"),
-                    workers=len(self.actors) * self._tp,
+        if self.weight_sync == "collective":
+            if self._broadcast is None:
+                self._broadcast = self.engine_class.start_broadcast(
+                    self._transfer, model, self.engine_config, engines=len(self.actors)
                 )
-            self._nccl.send_weights()
+            self._broadcast.send_weights()
             return
         state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
         ref = ray.put(state)
         ray.get([a.set_weights.remote(ref) for a in self.actors])
+
+    def _transfer(self, method: str, *args: Any) -> None:
+        """Step ``method`` of the collective sync on every actor's engine, all at once."""
+        import ray
+
+        ray.get([a.weight_transfer.remote(method, *args) for a in self.actors])
 
     # -- clean-up -------------------------------------------------------------------------------
     def close(self) -> None:

@@ -1,5 +1,20 @@
 """What a run holds while it trains or evaluates: the model, its tokenizer, the engine and the
-envs, built from a checked :class:`~rewardgym.runner.setup.RunPlan` and closed together."""
+envs, built from a checked :class:`~rewardgym.runner.setup.RunPlan` and closed together.
+
+The run owns what it starts, and nothing is installed process-wide. With Ray
+(``ray.engines`` or ``ray.verifier_workers``), :func:`build_runtime` connects to Ray first
+(:func:`~rewardgym.runner.ray_pool.start_ray`, which returns a
+:class:`~rewardgym.runner.ray_pool.RayRuntime`). With ``ray.verifier_workers > 0`` that runtime
+holds the run's verifier pool on Ray workers, and every env the run makes gets it
+(``make(env_id, verifier_pool=pool)``); envs made elsewhere in the process keep their default
+pool (:func:`~rewardgym.core.verify.shared_pool`).
+
+Where the Ray runtime lives: on the rollout collector that :func:`build_runtime` returns, as
+``collector.ray_runtime`` (None without Ray). The collector makes the envs that score through
+the runtime's pool, and callers hand it back to :func:`close_runtime`, which closes the envs,
+then the engine, then the Ray runtime. So :func:`build_runtime` keeps its 5-tuple and no module
+global is needed.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +23,15 @@ from typing import Any
 
 from rewardgym.core.make import make
 from rewardgym.core.registry import ENGINES
-from rewardgym.runner.rollout import RolloutCollector
 from rewardgym.runner.setup import RunPlan, engine_name, model_device
+from rewardgym.strategies.rollouts import RolloutCollector
 
 __all__ = ["build_runtime", "close_runtime"]
 
 
 def build_runtime(plan: RunPlan) -> tuple[Any, Any, Any, RolloutCollector, int]:
-    """Model, tokenizer, engine, a rollout collector on the env, and the env's max turns."""
+    """Model, tokenizer, engine, a rollout collector on the env, and the env's max turns.
+    Close them with :func:`close_runtime` ``(collector, engine)``."""
     from rewardgym.runner.models import load_model
 
     config = plan.config
@@ -23,30 +39,38 @@ def build_runtime(plan: RunPlan) -> tuple[Any, Any, Any, RolloutCollector, int]:
         config.model.name_or_path, plan.model_params, config.model.dtype, model_device(config)
     )
     model.eval()  # no dropout: sampling and training see the same function
-    engine = _build_engine(plan, model, tokenizer)
-    env_id, env_params = config.env.id, dict(config.env.params)
-    probe = make(env_id, **env_params)
-    max_turns = int(getattr(probe.unwrapped, "max_turns", 1))
-    probe.close()
-    collector = RolloutCollector(
-        lambda: make(env_id, **env_params),
-        engine,
-        tokenizer,
-        max_context=int(getattr(model.config, "max_position_embeddings", 2048)),
-        turn_separator=config.rollout.turn_separator,
-        env_threads=config.rollout.env_threads,
-    )
+    ray_runtime = None
+    if config.ray.enabled:
+        from rewardgym.runner.ray_pool import start_ray
+
+        ray_runtime = start_ray(config.ray)
+    engine = None
+    try:
+        engine = _build_engine(plan, model, tokenizer)
+        pool = None if ray_runtime is None else ray_runtime.verifier_pool
+        env_id, env_params = config.env.id, dict(config.env.params)
+        probe = make(env_id, verifier_pool=pool, **env_params)
+        max_turns = int(getattr(probe.unwrapped, "max_turns", 1))
+        probe.close()
+        collector = RolloutCollector(
+            lambda: make(env_id, verifier_pool=pool, **env_params),
+            engine,
+            tokenizer,
+            max_context=int(getattr(model.config, "max_position_embeddings", 2048)),
+            turn_separator=config.rollout.turn_separator,
+            env_threads=config.rollout.env_threads,
+        )
+    except BaseException:
+        _close_all(None, engine, ray_runtime)
+        raise
+    collector.ray_runtime = ray_runtime  # what close_runtime closes last
     return model, tokenizer, engine, collector, max_turns
 
 
 def _build_engine(plan: RunPlan, model: Any, tokenizer: Any) -> Any:
-    """The run's engine: in this process, or ``ray.engines`` actors (then Ray starts first,
-    with the verifier pool on Ray when ``ray.verifier_workers`` is set)."""
+    """The run's engine: in this process, or ``ray.engines`` actors on the Ray cluster that
+    :func:`build_runtime` connected to."""
     config = plan.config
-    if config.ray.enabled:
-        from rewardgym.runner.ray_pool import start_ray_runtime
-
-        start_ray_runtime(config.ray)
     if config.ray.engines > 0:
         from rewardgym.runner.ray_pool import RayEnginePool
 
@@ -55,25 +79,28 @@ def _build_engine(plan: RunPlan, model: Any, tokenizer: Any) -> Any:
             "params": dataclasses.asdict(plan.model_params),
             "dtype": config.model.dtype,
         }
-        try:
-            return RayEnginePool(
-                model, engine_name(config), dict(config.engine.params), spec, config.ray
-            )
-        except BaseException:
-            from rewardgym.runner.ray_pool import close_ray_runtime
-
-            close_ray_runtime()
-            raise
+        return RayEnginePool(
+            model, engine_name(config), dict(config.engine.params), spec, config.ray
+        )
     spec = ENGINES.get(engine_name(config))
     return spec.load()(model, tokenizer, ENGINES.make_config(spec.id, config.engine.params))
 
 
 def close_runtime(collector: Any, engine: Any) -> None:
-    """Close what :func:`build_runtime` started: envs, the engine, and the Ray runtime."""
-    try:
-        collector.close()
-        engine.close()
-    finally:
-        from rewardgym.runner.ray_pool import close_ray_runtime
+    """Close what :func:`build_runtime` started: the envs, the engine, and the run's Ray
+    runtime (its verifier pool, and Ray itself when the run started it)."""
+    _close_all(collector, engine, getattr(collector, "ray_runtime", None))
 
-        close_ray_runtime()
+
+def _close_all(collector: Any, engine: Any, ray_runtime: Any) -> None:
+    """Close each that is not None, in this order, even when an earlier one raises."""
+    try:
+        try:
+            if collector is not None:
+                collector.close()
+        finally:
+            if engine is not None:
+                engine.close()
+    finally:
+        if ray_runtime is not None:
+            ray_runtime.close()

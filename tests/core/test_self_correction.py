@@ -230,3 +230,18 @@ def test_docs_example_runs(registered, capsys):
     assert blocks
     for code in blocks:
         exec(compile(code, str(page), "exec"), {"__name__": "docs_example"})  # noqa: S102
+
+
+def test_a_verifier_pool_given_to_self_correction_reaches_the_inner_env(registered):
+    from rewardgym.core.verify import VerifierPool
+
+    with VerifierPool(workers=1, timeout=10.0) as pool:
+        env = rewardgym.make(ID, verifier_pool=pool, env_id="rewardgym/math-v0")
+        assert env.verifier_pool() is pool and env.inner.unwrapped.verifier_pool() is pool
+        _, info = env.reset(seed=0)
+        _, reward, terminated, _, info = env.step(f"\\boxed{{{info['task'].answer}}}")
+        assert (reward, terminated) == (1.0, True)
+        assert pool.stats.calls == 1  # the inner env scored the turn in the given pool
+        direct = SelfCorrection(rewardgym.make("rewardgym/math-v0"))
+        direct.use_verifier_pool(pool)
+        assert direct.inner.verifier_pool() is pool

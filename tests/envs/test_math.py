@@ -299,6 +299,43 @@ def test_score_goes_through_the_shared_pool():
     assert MathEnv(MathConfig(verify_timeout=4.0)).verifier is env.verifier  # one per config
 
 
+class _RecordingPool:
+    """A run-level pool stand-in: scores in ``pool`` and records each call's timeout."""
+
+    def __init__(self, pool):
+        self.pool, self.timeouts = pool, []
+
+    @property
+    def closed(self):
+        return self.pool.closed
+
+    def verify(self, response, task, verifier=None, *, timeout=None):
+        self.timeouts.append(timeout)
+        return self.pool.verify(response, task, verifier, timeout=timeout)
+
+
+def _solve(env):
+    _, info = env.reset(seed=3)
+    return env.step(f"\\boxed{{{info['task'].answer}}}")[1]
+
+
+def test_an_env_made_with_a_pool_scores_through_it_with_its_own_timeout(registered):
+    default = shared_pool(workers=2, timeout=4.0)
+    before = default.stats.calls
+    with VerifierPool(workers=1, timeout=30.0) as given:
+        pool = _RecordingPool(given)
+        env = rewardgym.make(ID, verifier_pool=pool, verify_timeout=4.0)
+        assert env.verifier_pool(workers=2, timeout=4.0) is pool
+        assert _solve(env) == 1.0
+        assert given.stats.calls == 1  # scored in the given pool ...
+        assert pool.timeouts == [4.0]  # ... with the env's limit, not the pool's 30 s
+        assert default.stats.calls == before  # and the shared pool saw nothing
+    assert env.verifier_pool(workers=2, timeout=4.0) is default  # closed: back to the default
+    assert _solve(env) == 1.0 and default.stats.calls == before + 1
+    env.use_verifier_pool(None)
+    assert env.verifier_pool(workers=2, timeout=4.0) is default
+
+
 def test_multi_turn_reason_feedback():
     env = MathEnv(MathConfig(max_turns=2, feedback="reason", use_pool=False))
     _, info = env.reset(seed=1)

@@ -222,6 +222,18 @@ def registered(rewardgym_plugin):
         rewardgym_plugin(_Plugin(), name="python_tool_test")
 
 
+def test_a_verifier_pool_given_to_the_env_reaches_the_task_env(registered):
+    from rewardgym.core.verify import VerifierPool
+
+    with VerifierPool(workers=1, timeout=10.0) as pool:
+        env = rewardgym.make(ID, verifier_pool=pool)  # task env: rewardgym/math-v0
+        assert env.inner.verifier_pool() is pool
+        _, info = env.reset(seed=0)
+        _, reward, terminated, _, _ = env.step(f"\\boxed{{{info['task'].answer}}}")
+        assert (reward, terminated) == (1.0, True) and pool.stats.calls == 1
+        env.close()
+
+
 def test_make_by_id(registered, make_env):
     env = make_env(ID, task_env=ARITHMETIC, max_turns=2, hint="start")
     prompt, _ = env.reset(seed=0)

@@ -286,6 +286,40 @@ def test_hostile_answers_are_contained_by_the_pool():
     assert terminated and reward == 0.0 and info["verdict"].reward is None
 
 
+class _RecordingPool:
+    """A run-level pool stand-in: scores in ``pool``, records start-ups and call timeouts."""
+
+    def __init__(self, pool):
+        self.pool, self.started, self.timeouts = pool, [], []
+
+    @property
+    def closed(self):
+        return self.pool.closed
+
+    def start(self, *verifiers):
+        self.started.append(verifiers)
+        self.pool.start(*verifiers)
+
+    def verify(self, response, task, verifier=None, *, timeout=None):
+        self.timeouts.append(timeout)
+        return self.pool.verify(response, task, verifier, timeout=timeout)
+
+
+def test_an_env_made_with_a_pool_loads_its_verifier_there_and_keeps_its_timeout():
+    from rewardgym.core.verify import VerifierPool
+    from rewardgym.envs.reasoning_gym import VERIFY_TIMEOUT_S
+
+    with VerifierPool(workers=1, timeout=30.0) as given:
+        pool = _RecordingPool(given)
+        env = rewardgym.make(env_id("coin_flip"), verifier_pool=pool)
+        for seed in (0, 1):
+            _, info = env.reset(seed=seed)
+            _, reward, *_ = env.step(f"<answer>{info['task'].answer}</answer>")
+            assert reward == 1.0
+        assert pool.started == [(env.verifier,)]  # loaded into the workers once
+        assert pool.timeouts == [VERIFY_TIMEOUT_S] * 2 and given.stats.calls == 2
+
+
 def test_make_verifier_and_pickling():
     import pickle
 
