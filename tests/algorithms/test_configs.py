@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from rewardgym.algorithms.base import DATA_KINDS, Algorithm, LossScale, PolicyGradient  # noqa: E402
+from rewardgym.algorithms.base import Algorithm, LossScale, PolicyGradient  # noqa: E402
 from rewardgym.algorithms.dpo import DPO, DPOConfig  # noqa: E402
 from rewardgym.algorithms.dr_grpo import DrGRPO, DrGRPOConfig  # noqa: E402
 from rewardgym.algorithms.grpo import GRPO, GRPOConfig  # noqa: E402
@@ -18,7 +18,7 @@ from rewardgym.algorithms.rft import RFT, RFTConfig  # noqa: E402
 from rewardgym.algorithms.rloo import RLOO, RLOOConfig  # noqa: E402
 from rewardgym.algorithms.sft import SFT, SFTConfig  # noqa: E402
 from rewardgym.core.errors import ConfigError  # noqa: E402
-from rewardgym.core.registry import ALGORITHMS  # noqa: E402
+from rewardgym.core.registry import ALGORITHMS, STRATEGIES  # noqa: E402
 
 BAD = [
     (
@@ -33,18 +33,19 @@ BAD = [
     (GRPOConfig, {"scale_by_std": "yes"}, "grpo scale_by_std must be true or false, got 'yes'."),
     (
         GRPOConfig, {"aggregation": "tokenmean"},
-        "grpo aggregation must be one of 'token_mean', 'seq_mean', 'constant', got "
-        "'tokenmean'. Did you mean 'token_mean'?",
+        "Bad value for param 'aggregation' of algorithm 'grpo': got 'tokenmean' (str), "
+        "expected one of 'token_mean', 'seq_mean', 'constant'. Did you mean 'token_mean'?",
     ),
     (RLOOConfig, {"clip_eps": float("nan")}, "rloo clip_eps must be a number > 0, got nan."),
     (
         RLOOConfig, {"aggregation": "sum"},
-        "rloo aggregation must be one of 'token_mean', 'seq_mean', 'constant', got 'sum'.",
+        "Bad value for param 'aggregation' of algorithm 'rloo': got 'sum' (str), expected "
+        "one of 'token_mean', 'seq_mean', 'constant'.",
     ),
     (
         ReinforcePPConfig, {"baseline": "groups"},
-        "reinforce_pp baseline must be one of 'none', 'group', got 'groups'. "
-        "Did you mean 'group'?",
+        "Bad value for param 'baseline' of algorithm 'reinforce_pp': got 'groups' (str), "
+        "expected one of 'none', 'group'. Did you mean 'group'?",
     ),
     (
         SFTConfig, {"source": "jsonl"},
@@ -58,7 +59,8 @@ BAD = [
     ),
     (
         SFTConfig, {"source": "jsnol"},
-        "sft source must be one of 'env', 'jsonl', got 'jsnol'. Did you mean 'jsonl'?",
+        "Bad value for param 'source' of algorithm 'sft': got 'jsnol' (str), expected one of "
+        "'env', 'jsonl'. Did you mean 'jsonl'?",
     ),
     (
         DPOConfig, {"source": "jsonl"},
@@ -95,22 +97,22 @@ def test_registry_names_the_algorithm():
 
 
 BUILT_INS = {
-    "grpo": (GRPO, "rollouts"),
-    "dr_grpo": (DrGRPO, "rollouts"),
-    "rloo": (RLOO, "rollouts"),
-    "reinforce_pp": (ReinforcePP, "rollouts"),
+    "grpo": (GRPO, "standard"),
+    "dr_grpo": (DrGRPO, "standard"),
+    "rloo": (RLOO, "standard"),
+    "reinforce_pp": (ReinforcePP, "standard"),
     "sft": (SFT, "demonstrations"),
-    "rft": (RFT, "rollouts"),
+    "rft": (RFT, "filtered"),
     "dpo": (DPO, "preferences"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(BUILT_INS))
 def test_built_ins_build_from_the_registry_with_defaults(name):
-    cls, data = BUILT_INS[name]
+    cls, strategy = BUILT_INS[name]
     algo = ALGORITHMS.build(name, {})
     assert type(algo) is cls and isinstance(algo, Algorithm)
-    assert algo.data == data and data in DATA_KINDS
+    assert algo.strategy == strategy and strategy in STRATEGIES
     assert algo.needs_reference is (name == "dpo")
     assert isinstance(algo, PolicyGradient) is (name in {"grpo", "dr_grpo", "rloo", "reinforce_pp"})
 

@@ -20,6 +20,7 @@ from rewardgym.core.config import (
     RunConfig,
     TrainerSection,
     load_config,
+    plan,
     preset_names,
     to_dict,
     to_yaml,
@@ -68,16 +69,18 @@ def test_every_preset_has_a_description_and_loads(name):
 
 
 def test_a_preset_or_file_can_start_from_a_base(tmp_path, monkeypatch):
-    linear = load_config("brpo_linear")
-    assert linear.rollout.anytime.prior == "linear"
-    assert linear.rollout.anytime.budgets == load_config("brpo").rollout.anytime.budgets
-    assert [s.name for s in linear.stages] == ["warmup", "rl"]
+    linear = load_config("brpo_linear").strategies["anytime"]
+    assert linear["prior"] == "linear"
+    assert linear["budgets"] == load_config("brpo").strategies["anytime"]["budgets"]
+    assert [s.name for s in load_config("brpo_linear").stages] == ["warmup", "rl"]
     grpo_arm = load_config("anytime_grpo")
-    assert grpo_arm.rollout.anytime.budgets == (48,) and grpo_arm.rollout.anytime.summaries == 1
+    anytime = grpo_arm.strategies["anytime"]
+    assert anytime["budgets"] == [48] and anytime["summaries"] == 1
     assert grpo_arm.algorithm.params["decouple"] is False
     mrt = load_config("episodic_grpo")  # two levels: episodic_grpo -> mrt -> brpo
     assert mrt.algorithm.name == "mrt" and mrt.algorithm.params["alpha"] == 0.0
-    assert mrt.rollout.strategy == "episodic" and mrt.rollout.episodic.markers[0] == "0"
+    rl = plan(mrt)[1]
+    assert rl.strategy.name == "episodic" and rl.strategy.params["markers"][0] == "0"
     monkeypatch.chdir(tmp_path)
     (tmp_path / "parent.yaml").write_text("trainer:\n  steps: 7\n  lr: 0.5\nseed: 4\n")
     (tmp_path / "child.yaml").write_text("base: ./parent.yaml\ntrainer:\n  steps: 9\n")
@@ -91,26 +94,75 @@ def test_a_preset_or_file_can_start_from_a_base(tmp_path, monkeypatch):
         load_config("bad.yaml")
 
 
-def test_nested_rollout_sections_merge_key_by_key_in_stages():
-    config = load_config("brpo", ["stages.1.rollout.anytime.prior=linear"])
-    rl = config.plan()[1].rollout.anytime
-    assert rl.prior == "linear" and rl.budgets == (12, 24, 36, 48) and rl.summaries == 2
+def test_strategy_sections_merge_key_by_key_in_stages():
+    config = load_config("brpo", ["stages.1.strategies.anytime.prior=linear"])
+    warmup, rl = plan(config)
+    assert (warmup.strategy.name, warmup.strategy.params) == ("demonstrations", {})
+    assert rl.strategy.name == "anytime"
+    assert rl.strategy.params["prior"] == "linear" and rl.strategy.params["summaries"] == 2
+    assert rl.strategy.params["budgets"] == [12, 24, 36, 48]
+    assert config.strategies["anytime"]["prior"] == "uniform"  # the top level keeps its own
 
 
 @pytest.mark.parametrize(
     ("override", "words"),
     [
-        ("rollout.anytime.budgets=[8,4]", "rollout.anytime: .*strictly increasing"),
-        ("rollout.anytime.prior=linaer", "rollout.anytime: .*Did you mean 'linear'"),
-        ("rollout.anytime.summaries=0", "rollout.anytime.summaries must be >= 1"),
-        ("rollout.episodic.min_gap=-1", "rollout.episodic: .*min_gap must be an int >= 0"),
-        ("rollout.episodic.markers=[' Wait']", "markers must be non-empty strings"),
-        ("rollout.episodic.probe_temperature=-1", "probe_temperature must be >= 0"),
+        ("strategies.anytime.budgets=[8,4]", "strategy 'anytime': budgets / prior: .*strictly"),
+        ("strategies.anytime.prior=linaer", "strategy 'anytime': .*Did you mean 'linear'"),
+        ("strategies.anytime.summaries=0", "summaries must be >= 1"),
+        ("strategies.anytime.sumaries=1", "Unknown param 'sumaries' for strategy 'anytime'"),
+        ("strategies.episodic.min_gap=-1", "strategy 'episodic': .*min_gap must be an int >= 0"),
+        ("strategies.episodic.markers=[' Wait']", "markers must be non-empty strings"),
+        ("strategies.episodic.probe_temperature=-1", "probe_temperature must be >= 0"),
+        (
+            "strategies.anytme.budgets=[4]",
+            "strategies: No strategy named 'anytme' is registered. Did you mean 'anytime'?",
+        ),
+        ("strategies.anytime=3", "Wrong type for strategies.anytime: got 3 \\(int\\)"),
+        ("strategy=anytim", "strategy: No strategy named 'anytim' is registered."),
+        ("stages.1.strategies.anytime.priro=base", "Unknown param 'priro' for strategy 'anytime'"),
     ],
 )
-def test_anytime_and_episodic_sections_are_validated_at_load(override, words):
+def test_strategy_sections_are_validated_at_load(override, words):
     with pytest.raises(ConfigError, match=words):
-        load_config("arithmetic", [override])
+        load_config("brpo", [override])
+
+
+def test_the_strategy_follows_the_algorithm_unless_named():
+    config = load_config("quickstart")
+    assert [(s.algorithm.name, s.strategy.name) for s in plan(config)] == [
+        ("sft", "demonstrations"),
+        ("grpo", "standard"),
+    ]
+    assert config.strategies["standard"]["group_reward"] == "none"  # defaults filled
+    with _raises(
+        "Algorithm 'grpo' (stage 'rl') trains with the 'standard' strategy, but "
+        "stages[1].strategy is 'anytime'. Set stages[1].strategy=standard, or remove it"
+    ):
+        load_config("quickstart", ["stages.1.strategy=anytime"])
+
+
+def test_the_old_rollout_keys_still_load_with_a_warning():
+    new = load_config("brpo")
+    with pytest.warns(DeprecationWarning, match="rollout.anytime are deprecated"):
+        old = load_config(
+            "brpo",
+            ["~strategies", "rollout.strategy=anytime", "rollout.anytime.budgets=[12,24,36,48]",
+             "rollout.anytime.summaries=2", "rollout.anytime.summary_max_tokens=5"],
+        )  # fmt: skip
+    assert old == new and plan(old) == plan(new)
+    with pytest.warns(DeprecationWarning, match="stages\\[1\\].rollout.anytime"):
+        staged = load_config("brpo", ["stages.1.rollout.anytime.prior=linear"])
+    assert plan(staged)[1].strategy.params["prior"] == "linear"
+    with (
+        pytest.warns(DeprecationWarning),
+        _raises(
+            "Algorithm 'brpo' (stage 'rl') trains on 'anytime' rollouts, but rollout.strategy is "
+            "'episodic'. Remove rollout.strategy (deprecated: the strategy follows the algorithm) "
+            "or set it to anytime."
+        ),
+    ):
+        load_config("brpo", ["rollout.strategy=episodic"])
 
 
 def test_top_level_configs_is_the_shipped_presets_folder():
@@ -225,14 +277,14 @@ def test_malformed_overrides(overrides, message):
         ("rollout.group_size=0", "rollout.group_size must be >= 1, got 0."),
         ("rollout.temperature=-1", "rollout.temperature must be >= 0 (0: greedy), got -1.0."),
         (
-            "rollout.strategy=anytim",
-            "rollout.strategy must be one of 'standard', 'anytime', "
-            "'episodic', got 'anytim'. Did you mean 'anytime'?",
+            "model.dtype=bf16",
+            "Bad value for model.dtype: got 'bf16' (str), expected one of 'float32', "
+            "'bfloat16', 'float16', 'auto'. Did you mean 'bfloat16'?",
         ),
         (
-            "model.dtype=bf16",
-            "model.dtype must be one of 'float32', 'bfloat16', 'float16', "
-            "'auto', got 'bf16'. Did you mean 'bfloat16'?",
+            "ray.routing=round-robin",
+            "Bad value for ray.routing: got 'round-robin' (str), expected one of 'round_robin', "
+            "'least_loaded'. Did you mean 'round_robin'?",
         ),
         ("trainer.lr=0", "trainer.lr must be > 0, got 0.0."),
         ("trainer.warmup_steps=-1", "trainer.warmup_steps must be >= 0, got -1."),
@@ -374,6 +426,8 @@ def test_to_dict_is_plain_data():
     assert data["trainer"]["steps"] == 100 and data["env"]["params"] == ARITHMETIC_DEFAULTS
     assert list(data) == [
         "env",
+        "strategy",
+        "strategies",
         "algorithm",
         "model",
         "engine",

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 import rewardgym
-from rewardgym.core.budgets import EpisodeSegmenter
 from rewardgym.core.errors import ConfigError
 from rewardgym.core.types import Task
 from rewardgym.envs.digit_sum import DigitSumConfig, DigitSumEnv
+from rewardgym.strategies.episodic import EpisodeSegmenter
 
 DIGITS = [6, 0, 4, 8, 7, 6, 4]
 TASK = Task(
@@ -46,27 +46,30 @@ def test_full_solution_scores_correct():
 def test_cut_solution_is_a_prefix_then_the_truncated_suffix():
     env = DigitSumEnv(DigitSumConfig(cut_prob=1))
     solution = env.solution(TASK)
-    suffix = env.forced_answer_suffix(True)
+    forcing = env.answer_forcing
+    suffix = forcing.suffix(True)
     head, _, answer = solution.rpartition(suffix)
     assert answer == "35" and env.scratchpad(TASK).startswith(head)
     assert len(head) < len(env.scratchpad(TASK))
     assert env.solution(TASK) == solution  # the same task always gives the same response
-    verdict = env.score_forced_answer(head + suffix, answer, TASK)
+    verdict = forcing.score(env, head + suffix, answer, TASK)
     assert verdict.correct
 
 
 def test_cut_share_follows_cut_prob():
     env = DigitSumEnv(DigitSumConfig(cut_prob=0.5))
     tasks = [env.reset(seed=s)[1]["task"] for s in range(400)]
-    cut = sum(env.truncation_marker in env.solution(t) for t in tasks) / len(tasks)
+    marker = env.answer_forcing.truncation_marker
+    cut = sum(marker in env.solution(t) for t in tasks) / len(tasks)
     assert 0.4 <= cut <= 0.6
 
 
 def test_forced_answers_are_scored_by_the_answer_alone():
     env = DigitSumEnv()
-    trace = "6,6,10" + env.forced_answer_suffix(True)
-    assert env.score_forced_answer(trace, "35", TASK).correct
-    assert env.score_forced_answer(trace, "34", TASK).reward == 0.0
+    forcing = env.answer_forcing
+    trace = "6,6,10" + forcing.suffix(True)
+    assert forcing.score(env, trace, "35", TASK).correct
+    assert forcing.score(env, trace, "34", TASK).reward == 0.0
 
 
 def test_every_paragraph_is_an_episode_with_digit_markers():

@@ -12,3 +12,13 @@ class HFCopyEngine(HFEngine):
 
     name = "hf_copy"
     owns_weights = True
+
+
+class BadSyncEngine(HFEngine):
+    """An engine whose ``remote_weight_sync`` answers something the pool cannot do."""
+
+    name = "bad_sync"
+
+    @classmethod
+    def remote_weight_sync(cls, config, *, gpus=0):
+        return "carrier pigeon"

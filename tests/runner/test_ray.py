@@ -104,11 +104,17 @@ class _HFCopyPlugin:
             config="rewardgym.runner.engines.hf:HFEngineConfig",
             description="The hf engine under another name, owning its weights.",
         )
+        register(
+            "bad_sync",
+            "tests.runner.engines_for_tests:BadSyncEngine",
+            config="rewardgym.runner.engines.hf:HFEngineConfig",
+            description="An engine with an unknown weight sync.",
+        )
 
 
 @pytest.fixture
 def hf_copy(rewardgym_plugin):
-    """The engine 'hf_copy', registered for the test only."""
+    """The engines 'hf_copy' and 'bad_sync', registered for the test only."""
     rewardgym_plugin(_HFCopyPlugin(), name="hf_copy_test")
 
 
@@ -135,6 +141,21 @@ def test_an_engine_plugin_runs_on_actors_through_its_capabilities(local_ray, hf_
             ]
     finally:
         pool.close()
+
+
+def test_an_unknown_weight_sync_is_refused_before_ray_starts(hf_copy):
+    config = TinyModelConfig(**TINY)
+    model, _ = build_tiny_model(config)
+    ray_was_up = ray.is_initialized()
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "The 'bad_sync' engine's remote_weight_sync returned 'carrier pigeon'; it must "
+            "return one of ('state_dict', 'collective'). Fix the engine class."
+        ),
+    ):
+        RayEnginePool(model, "bad_sync", {}, _spec(config), RaySection(engines=1))
+    assert ray.is_initialized() == ray_was_up
 
 
 def test_an_actor_keeps_its_model_only_for_an_engine_that_samples_from_it():

@@ -133,21 +133,19 @@ def test_a_resumed_run_writes_the_same_metrics(tmp_path):
     stopped = load_config(partial, ["stages.1.trainer.steps=6"])
     trainer = Trainer(stopped, progress=False, log=lambda m: None)
     # Kill the run after step 3 of the RL stage (the checkpoint is at step 2).
-    import rewardgym.runner.trainer as trainer_module
+    real = Trainer._step
 
-    real = trainer_module.run_step
-
-    def dying(ctx, step):
+    def dying(self, plan, ctx, step):
         if ctx.stage.name == "rl" and step == 3:
             raise KeyboardInterrupt
-        return real(ctx, step)
+        return real(self, plan, ctx, step)
 
-    trainer_module.run_step = dying
+    Trainer._step = dying
     try:
         with pytest.raises(KeyboardInterrupt):
             trainer.run()
     finally:
-        trainer_module.run_step = real
+        Trainer._step = real
     _train(stopped, resume=True)
     resumed = _metrics(tmp_path / "b" / "run")
 

@@ -10,7 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("vllm")
 
-from rewardgym.runner.batch import pack, sequence_logprobs  # noqa: E402
+from rewardgym.runner.batch import sequence_logprobs  # noqa: E402
+from rewardgym.strategies.batch import pack  # noqa: E402
 from rewardgym.core.engine import Generation, SamplingParams  # noqa: E402
 from rewardgym.runner.engines.hf import HFEngine  # noqa: E402
 from rewardgym.runner.engines.vllm import VLLMEngine, VLLMEngineConfig  # noqa: E402

@@ -1,6 +1,6 @@
-"""The anytime (BRPO) and episodic (MRT) strategies in the runner: thinking traces, forced
-answers with the inserted suffix kept out of the loss, episode cuts, and ``rewardgym train``
-with ``brpo`` and ``mrt`` on the math, Knights & Knaves and Countdown envs."""
+"""The anytime (BRPO) and episodic (MRT) strategies: thinking traces, forced answers with the
+inserted suffix kept out of the loss, episode cuts, and ``rewardgym train`` with ``brpo`` and
+``mrt`` on the math, Knights & Knaves and Countdown envs."""
 
 from __future__ import annotations
 
@@ -12,17 +12,17 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from rewardgym.core.budgets import EpisodeSegmenter  # noqa: E402
 from rewardgym.core.config import load_config  # noqa: E402
+from rewardgym.core.engine import Engine, Generation, SamplingParams  # noqa: E402
 from rewardgym.core.errors import ConfigError  # noqa: E402
 from rewardgym.core.make import make  # noqa: E402
 from rewardgym.core.types import Task, Verdict  # noqa: E402
-from rewardgym.runner.anytime import Trace, episode_cuts, force_answers, think  # noqa: E402
-from rewardgym.core.engine import Engine, Generation, SamplingParams  # noqa: E402
 from rewardgym.runner.model_config import DEFAULT_CHARSET  # noqa: E402
 from rewardgym.runner.models import char_tokenizer  # noqa: E402
-from rewardgym.runner.rollout import encode_prompt, encode_text  # noqa: E402
 from rewardgym.runner.trainer import Trainer  # noqa: E402
+from rewardgym.strategies.episodic import EpisodeSegmenter, episode_cuts  # noqa: E402
+from rewardgym.strategies.rollouts import encode_prompt, encode_text  # noqa: E402
+from rewardgym.strategies.thinking import Trace, force_answers, think  # noqa: E402
 
 TINY = {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "max_position_embeddings": 1024}
 
@@ -80,8 +80,8 @@ def test_forced_answers_insert_the_suffix_as_context(tokenizer):
     cuts = [[2, len(closed)], [len(open_)]]
     answers = force_answers(engine, tokenizer, env, [closed, open_], cuts, 2, SamplingParams(3))
     assert [(a.trace, a.point) for a in answers] == [(0, 0), (0, 0), (0, 1), (0, 1), (1, 0), (1, 0)]
-    truncated = encode_text(tokenizer, env.forced_answer_suffix(True))
-    cue = encode_text(tokenizer, env.forced_answer_suffix(False))
+    truncated = encode_text(tokenizer, env.answer_forcing.suffix(True))
+    cue = encode_text(tokenizer, env.answer_forcing.suffix(False))
     prompt = list(closed.prompt_ids)
     assert list(answers[0].context) == prompt + list(closed.ids[:2]) + truncated
     assert list(answers[2].context) == prompt + list(closed.ids) + cue  # closed itself: cue only
@@ -129,16 +129,10 @@ ENVS = {
     "countdown": {"id": "rewardgym/countdown-v0", "params": {"min_numbers": 4, "max_numbers": 4}},
 }
 STRATEGIES = {
-    "brpo": {
-        "strategy": "anytime",
-        "anytime": {"budgets": [4, 8], "summaries": 2, "summary_max_tokens": 4},
-    },
-    "mrt": {
-        "strategy": "episodic",
-        "max_new_tokens": 8,
-        "episodic": {"markers": ["a", "e"], "min_gap": 0, "probes": 2, "probe_max_tokens": 4},
-    },
+    "brpo": {"anytime": {"budgets": [4, 8], "summaries": 2, "summary_max_tokens": 4}},
+    "mrt": {"episodic": {"markers": ["a", "e"], "min_gap": 0, "probes": 2, "probe_max_tokens": 4}},
 }
+MAX_NEW_TOKENS = {"brpo": 64, "mrt": 8}
 
 
 def _config(tmp_path, env, algorithm, **extra):
@@ -147,7 +141,12 @@ def _config(tmp_path, env, algorithm, **extra):
             "env": env,
             "model": {"name_or_path": "tiny", "params": TINY},
             "algorithm": {"name": algorithm},
-            "rollout": {"group_size": 2, "prompts_per_step": 2, **STRATEGIES[algorithm]},
+            "rollout": {
+                "group_size": 2,
+                "prompts_per_step": 2,
+                "max_new_tokens": MAX_NEW_TOKENS[algorithm],
+            },
+            "strategies": STRATEGIES[algorithm],
             "trainer": {"steps": 2, "lr": 1e-3},
             "eval": {"episodes": 2, "max_new_tokens": 4, "budgets": [4, 8]},
             "output_dir": str(tmp_path / "run"),
@@ -173,39 +172,41 @@ def test_brpo_and_mrt_train_on_reasoning_envs(tmp_path, env, algorithm):
 
 
 def test_strategy_must_match_the_algorithm(tmp_path):
-    from rewardgym.runner.setup import check_run
-
     config = _config(tmp_path, ENVS["countdown"], "brpo")
-    bad = load_config(config, ["rollout.strategy=standard"])
-    with pytest.raises(ConfigError, match="trains on 'anytime' rollouts.*rollout.strategy=anytime"):
-        check_run(bad)
-    bad = load_config(config, ["algorithm.name=mrt", "~algorithm.params"])
-    with pytest.raises(ConfigError, match="'episodic'"):
-        check_run(bad)
-    with pytest.raises(ConfigError, match="'standard'"):
-        check_run(load_config(config, ["algorithm.name=grpo", "~algorithm.params"]))
+    with pytest.raises(
+        ConfigError,
+        match="Algorithm 'brpo' \\(stage 'train'\\) trains with the 'anytime' strategy, but "
+        "strategy is 'standard'. Set strategy=anytime, or remove it",
+    ):
+        load_config(config, ["strategy=standard"])
+    with pytest.raises(ConfigError, match="trains with the 'episodic' strategy, but strategy is"):
+        load_config(config, ["algorithm.name=mrt", "~algorithm.params", "strategy=anytime"])
+    with pytest.raises(ConfigError, match="trains with the 'standard' strategy, but strategy is"):
+        load_config(config, ["algorithm.name=grpo", "~algorithm.params", "strategy=episodic"])
+    # the old key still works for one release, with its old check
+    with pytest.warns(DeprecationWarning, match="rollout.strategy"):
+        with pytest.raises(ConfigError, match="trains on 'anytime' rollouts, but rollout.strategy"):
+            load_config(config, ["rollout.strategy=standard"])
 
 
 @pytest.mark.parametrize("algorithm", ["brpo", "mrt"])
 def test_a_resumed_anytime_run_writes_the_same_metrics(tmp_path, algorithm, monkeypatch):
-    import rewardgym.runner.trainer as trainer_module
-
     env = {"id": "rewardgym/digit_sum-v0", "params": {"min_digits": 3, "max_digits": 4}}
     extra = ["trainer.steps=4", "trainer.save_every=2"]
     full = load_config(_config(tmp_path / "a", env, algorithm), extra)
     Trainer(full, progress=False, log=lambda _: None).run()
     partial = load_config(_config(tmp_path / "b", env, algorithm), extra)
-    real = trainer_module.run_step
+    real = Trainer._step
 
-    def dying(ctx, step):
+    def dying(self, plan, ctx, step):
         if step == 3:
             raise KeyboardInterrupt
-        return real(ctx, step)
+        return real(self, plan, ctx, step)
 
-    monkeypatch.setattr(trainer_module, "run_step", dying)
+    monkeypatch.setattr(Trainer, "_step", dying)
     with pytest.raises(KeyboardInterrupt):
         Trainer(partial, progress=False, log=lambda _: None).run()
-    monkeypatch.setattr(trainer_module, "run_step", real)
+    monkeypatch.setattr(Trainer, "_step", real)
     Trainer(partial, resume=True, progress=False, log=lambda _: None).run()
 
     def records(run):
@@ -218,10 +219,11 @@ def test_a_resumed_anytime_run_writes_the_same_metrics(tmp_path, algorithm, monk
 
 
 def test_shared_prefix_log_probs_and_gradients_match_separate_rows(tokenizer):
-    from rewardgym.runner.anytime import ForcedAnswer
-    from rewardgym.runner.batch import pack, sequence_logprobs
+    from rewardgym.runner.batch import sequence_logprobs
     from rewardgym.runner.models import TinyModelConfig, build_tiny_model
-    from rewardgym.runner.prefix import continuations, prefix_logprobs
+    from rewardgym.runner.prefix import prefix_logprobs
+    from rewardgym.strategies.batch import pack
+    from rewardgym.strategies.thinking import ForcedAnswer, continuations
 
     model, _ = build_tiny_model(TinyModelConfig(hidden_size=32, num_layers=2, num_heads=2))
     ids = lambda text: tuple(encode_text(tokenizer, text))  # noqa: E731
@@ -269,7 +271,7 @@ def test_brpo_step_is_the_same_with_and_without_shared_prefix(tmp_path):
     for shared in (True, False):
         config = load_config(
             _config(tmp_path / str(shared), env, "brpo"),
-            ["trainer.steps=1", f"rollout.anytime.shared_prefix={str(shared).lower()}"],
+            ["trainer.steps=1", f"strategies.anytime.shared_prefix={str(shared).lower()}"],
         )
         Trainer(config, progress=False, log=lambda _: None).run()
         line = (tmp_path / str(shared) / "run" / "metrics.jsonl").read_text().splitlines()[0]
