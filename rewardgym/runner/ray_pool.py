@@ -237,7 +237,7 @@ class RayEnginePool(Engine):
             self.engine_config, gpus=section.engine_gpus
         )
         if self.weight_sync not in WEIGHT_SYNCS:
-            raise ConfigError(
+            raise TypeError(
                 f"The {engine_name!r} engine's remote_weight_sync returned "
                 f"{self.weight_sync!r}; it must return one of {WEIGHT_SYNCS}. Fix the engine "
                 "class."
