@@ -57,8 +57,8 @@ DIGITS = [str(d) for d in range(10)]
 
 
 def anytime_arm(budgets: list[int], summaries: int, **params: object) -> dict:
-    """A ``brpo`` arm on anytime rollouts; ``params`` go to the algorithm or, for
-    ``shared_prefix``, to ``rollout.anytime``."""
+    """A ``brpo`` arm on the anytime strategy; ``params`` go to the algorithm or, for
+    ``shared_prefix`` and ``prior``, to ``strategies.anytime``."""
     shared = params.pop("shared_prefix", True)
     prior = params.pop("prior", "uniform")
     anytime = {
@@ -70,12 +70,17 @@ def anytime_arm(budgets: list[int], summaries: int, **params: object) -> dict:
     }
     return {
         "algorithm": {"name": "brpo", "params": params},
-        "rollout": {"strategy": "anytime", "anytime": anytime},
+        "rollout": {},
+        "strategies": {"anytime": anytime},
     }
 
 
 ARMS = {
-    "grpo": {"algorithm": {"name": "grpo"}, "rollout": {"max_new_tokens": THINK + ANSWER}},
+    "grpo": {
+        "algorithm": {"name": "grpo"},
+        "rollout": {"max_new_tokens": THINK + ANSWER},
+        "strategies": {},
+    },
     "anytime_grpo": anytime_arm([THINK], 1, prior="base", decouple=False,
                                 variance_reduction=False),
     "brpo A=2": anytime_arm(BUDGETS, 2),
@@ -83,9 +88,8 @@ ARMS = {
     "brpo A=4": anytime_arm(BUDGETS, 4),
     "mrt": {
         "algorithm": {"name": "mrt"},
-        "rollout": {
-            "strategy": "episodic",
-            "max_new_tokens": THINK,
+        "rollout": {"max_new_tokens": THINK},
+        "strategies": {
             "episodic": {"markers": DIGITS, "min_gap": 0, "probes": 4,
                          "probe_max_tokens": ANSWER},
         },
@@ -96,7 +100,7 @@ ARMS = {
 def forced_answers(name: str, record: dict) -> float:
     """Forced answers sampled in a step (summaries or probes plus final answers)."""
     rows = PROMPTS * GROUP
-    anytime = ARMS[name]["rollout"].get("anytime")
+    anytime = ARMS[name]["strategies"].get("anytime")
     if anytime:
         return rows * len(anytime["budgets"]) * anytime["summaries"]
     if name == "mrt":
@@ -112,6 +116,7 @@ def run_arm(name: str, model_dir: Path, steps: int, out: Path) -> list[dict]:
             "model": {"name_or_path": str(model_dir)},
             "algorithm": arm["algorithm"],
             "rollout": {"group_size": GROUP, "prompts_per_step": PROMPTS, **arm["rollout"]},
+            "strategies": arm["strategies"],
             "trainer": {"steps": steps, "lr": 3e-4},
             "eval": {"episodes": 1, "max_new_tokens": 4},
             "output_dir": str(out),

@@ -19,7 +19,16 @@ from rewardgym.core.config import load_config
 from rewardgym.plugins.manager import PluginFailure, get_plugin_manager
 
 ENV_ID = "rewardgym/arithmetic-v0"
-LIST_KEYS = {"envs", "verifiers", "algorithms", "engines", "presets", "plugins", "plugin_errors"}
+LIST_KEYS = {
+    "envs",
+    "verifiers",
+    "strategies",
+    "algorithms",
+    "engines",
+    "presets",
+    "plugins",
+    "plugin_errors",
+}
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -96,6 +105,11 @@ def test_list_json(capsys):
         "version": rewardgym.__version__,
     } in data["plugins"]
     assert "arithmetic" in [p["id"] for p in data["presets"]]
+    strategies = {s["id"]: s for s in data["strategies"]}
+    assert {"standard", "anytime", "episodic"} <= set(strategies)
+    assert strategies["anytime"]["origin"] == "rewardgym (built-in)"
+    if "best_of_n" in strategies:  # the example plugin's (tests/plugins check it is installed)
+        assert "rewardgym-example-plugin" in strategies["best_of_n"]["origin"]
 
 
 def test_list_reports_plugin_failures_and_still_succeeds(capsys, broken_plugin):

@@ -87,7 +87,7 @@ def test_every_algorithm_trains_on_single_and_multi_turn_envs(tmp_path, name, en
 
 
 def test_multi_turn_rollouts_train_only_model_tokens(tmp_path):
-    from rewardgym.runner.batch import pack
+    from rewardgym.strategies.batch import pack
 
     config = _config(tmp_path, MULTI_TURN, [WARMUP])
     trainer, _, _ = _train(config)
