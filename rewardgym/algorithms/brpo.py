@@ -65,11 +65,11 @@ class BRPOConfig:
     aggregation: Aggregation = "constant"
 
     def __post_init__(self) -> None:
-        check_fields("brpo", self)
         check_number("brpo", "lam", self.lam, low=0, low_open=True, example=0.5)
         check_bool("brpo", "decouple", self.decouple)
         check_bool("brpo", "variance_reduction", self.variance_reduction)
         check_clip("brpo", self.clip_eps, self.clip_eps_high, self.kl_coef)
+        check_fields("brpo", self)  # the Literal choices, by the run config's validator
 
 
 class BRPO(PolicyGradient):

@@ -48,13 +48,13 @@ class DPOConfig:
     label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
-        check_fields("dpo", self)
         check_number("dpo", "beta", self.beta, low=0, low_open=True, example=0.1)
         check_source("dpo", self.source, self.path, PREFERENCE_KEYS)
         check_number(
             "dpo", "label_smoothing", self.label_smoothing, low=0, high=0.5, high_open=True,
             example=0.1,
         )  # fmt: skip
+        check_fields("dpo", self)  # the Literal choices, by the run config's validator
 
 
 class DPO(Algorithm):

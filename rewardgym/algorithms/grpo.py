@@ -46,10 +46,10 @@ class GRPOConfig:
     aggregation: Aggregation = "seq_mean"
 
     def __post_init__(self) -> None:
-        check_fields("grpo", self)
         check_clip("grpo", self.clip_eps, self.clip_eps_high, self.kl_coef)
         check_bool("grpo", "scale_by_std", self.scale_by_std)
         check_number("grpo", "std_eps", self.std_eps, low=0, low_open=True, example=1e-4)
+        check_fields("grpo", self)  # the Literal choices, by the run config's validator
 
 
 def group_advantages(

@@ -65,9 +65,9 @@ class MRTConfig:
     aggregation: Aggregation = "token_mean"
 
     def __post_init__(self) -> None:
-        check_fields("mrt", self)
         check_number("mrt", "alpha", self.alpha, low=0, example=1.0)
         check_clip("mrt", self.clip_eps, self.clip_eps_high, self.kl_coef)
+        check_fields("mrt", self)  # the Literal choices, by the run config's validator
 
 
 class MRT(PolicyGradient):

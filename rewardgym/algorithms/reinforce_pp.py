@@ -55,8 +55,8 @@ class ReinforcePPConfig:
     aggregation: Aggregation = "token_mean"
 
     def __post_init__(self) -> None:
-        check_fields("reinforce_pp", self)
         check_clip("reinforce_pp", self.clip_eps, None, self.kl_coef)
+        check_fields("reinforce_pp", self)  # the Literal choices, by the run config's validator
 
 
 def token_returns(

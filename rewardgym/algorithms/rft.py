@@ -38,9 +38,9 @@ class RFTConfig:
     aggregation: Aggregation = "token_mean"
 
     def __post_init__(self) -> None:
-        check_fields("rft", self)
         check_number("rft", "threshold", self.threshold, example=1.0)
         check_optional_int("rft", "max_per_prompt", self.max_per_prompt, low=1)
+        check_fields("rft", self)  # the Literal choices, by the run config's validator
 
 
 class RFT(Algorithm):

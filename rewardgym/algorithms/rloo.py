@@ -42,8 +42,8 @@ class RLOOConfig:
     aggregation: Aggregation = "token_mean"
 
     def __post_init__(self) -> None:
-        check_fields("rloo", self)
         check_clip("rloo", self.clip_eps, None, self.kl_coef)
+        check_fields("rloo", self)  # the Literal choices, by the run config's validator
 
 
 def kl_penalised_rewards(

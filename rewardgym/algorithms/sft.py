@@ -42,8 +42,8 @@ class SFTConfig:
     aggregation: Aggregation = "token_mean"
 
     def __post_init__(self) -> None:
-        check_fields("sft", self)
         check_source("sft", self.source, self.path, DEMONSTRATION_KEYS)
+        check_fields("sft", self)  # the Literal choices, by the run config's validator
 
 
 def nll_loss(
