@@ -22,6 +22,10 @@ were active; ``namespaces="require"`` refuses to run without namespaces. See doc
 what is and is not isolated, and the measured start cost.
 
 POSIX only. ``Sandbox.run`` may be called from any number of threads at once.
+
+Why one module over 400 lines: the isolation boundary (what the child may do, how it is started,
+limited, read and cleaned up) is kept in one file so that it can be reviewed as a whole; the
+launcher that runs inside the child and the isolation layers are separate modules.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ valid on their own and
 - stores the stages on the config, so that :func:`plan` never merges them again.
 
 **Which strategy a stage runs.** An algorithm declares the strategy it trains with (its
-``strategy`` class attribute, e.g. ``"anytime"`` for ``brpo``). A stage runs its own
+``strategy`` class attribute, e.g. ``"standard"`` for ``grpo``). A stage runs its own
 ``strategy`` when it names one; else the top level's ``strategy``, when the stage keeps the
 top-level algorithm; else the one its algorithm declares. A named strategy must be the
 algorithm's, or one that declares it can train the algorithm's kind (``feeds``); anything else
@@ -178,13 +178,8 @@ def _component_params(registry: Registry, key: str, name: str, params: Mapping[s
     return {} if validated is None else to_dict(validated)
 
 
-def _strategy_params(name: str, params: Any, where: str) -> dict:
+def _strategy_params(name: str, params: Mapping[str, Any], where: str) -> dict:
     """The full params of strategy ``name`` (``where`` + name is its section's key)."""
-    if not isinstance(params, Mapping):
-        raise ConfigError(
-            f"Wrong type for {where}{name}: got {params!r} ({type(params).__name__}), expected "
-            f"a mapping (the params of the strategy '{name}')."
-        )
     if where:
         try:
             STRATEGIES.get(name)
