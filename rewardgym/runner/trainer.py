@@ -29,14 +29,15 @@ import math
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from rewardgym.core.config import RunConfig, Stage, to_yaml
-from rewardgym.core.errors import ConfigError
+from rewardgym.core.config import RunConfig, Stage, load_config, to_yaml
+from rewardgym.core.errors import ConfigError, RewardGymError
 from rewardgym.runner.checkpoint import (
     CheckpointState,
     latest_checkpoint,
@@ -95,7 +96,7 @@ class Trainer:
         if resume:
             if checkpoint is None:
                 self.log(f"No checkpoint in {out}; starting the run from the beginning.")
-            elif saved.is_file() and saved.read_text() != to_yaml(self.config):
+            elif saved.is_file() and not _same_config(saved, self.config):
                 raise ConfigError(
                     f"The run in {out} was started with a different config ({saved}); resume "
                     "it with the same config and overrides, or use another output_dir."
@@ -295,6 +296,19 @@ class Trainer:
         if learner.ref_model is not None:
             tensors["ref_model"] = learner.ref_model.state_dict()
         save_checkpoint(self.output_dir, state, tensors)
+
+
+def _same_config(saved: Path, config: RunConfig) -> bool:
+    """Whether the run config saved in ``saved`` is ``config``: the same text, or (for a run
+    saved by an earlier release, whose keys have since moved) the same config once loaded."""
+    if saved.read_text() == to_yaml(config):
+        return True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            return load_config(saved) == config
+        except RewardGymError:
+            return False
 
 
 def _eval_metrics(result: dict[str, Any]) -> dict[str, float]:

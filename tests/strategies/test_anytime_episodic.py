@@ -207,7 +207,8 @@ def test_a_resumed_anytime_run_writes_the_same_metrics(tmp_path, algorithm, monk
     with pytest.raises(KeyboardInterrupt):
         Trainer(partial, progress=False, log=lambda _: None).run()
     monkeypatch.setattr(Trainer, "_step", real)
-    Trainer(partial, resume=True, progress=False, log=lambda _: None).run()
+    _save_as_the_earlier_release_did(tmp_path / "b" / "run" / "config.yaml", algorithm)
+    Trainer(partial, resume=True, progress=False, log=lambda _: None).run()  # an older run
 
     def records(run):
         lines = (run / "metrics.jsonl").read_text().splitlines()
@@ -216,6 +217,19 @@ def test_a_resumed_anytime_run_writes_the_same_metrics(tmp_path, algorithm, monk
         ]
 
     assert records(tmp_path / "b" / "run") == records(tmp_path / "a" / "run")
+
+
+def _save_as_the_earlier_release_did(path, algorithm):
+    """Rewrite a run's config.yaml with the keys of the earlier release: the strategy's section
+    under ``rollout`` and ``rollout.strategy``, no ``strategy`` / ``strategies``."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text())
+    name = {"brpo": "anytime", "mrt": "episodic"}[algorithm]
+    data["rollout"][name] = data["strategies"][name]
+    data["rollout"]["strategy"] = name
+    del data["strategies"], data["strategy"]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 def test_shared_prefix_log_probs_and_gradients_match_separate_rows(tokenizer):
