@@ -314,7 +314,9 @@ def test_the_runs_envs_score_through_its_ray_verifier_pool(local_ray, tmp_path):
 
 
 def test_ray_config_is_checked_at_load():
-    with pytest.raises(ConfigError, match="Bad value for ray.routing: got .random. .str., expected one of"):
+    with pytest.raises(
+        ConfigError, match="Bad value for ray.routing: got .random. .str., expected one of"
+    ):
         load_config("quickstart", ["ray.routing=random"])
     with pytest.raises(ConfigError, match="ray.engines"):
         load_config("quickstart", ["ray.engines=-1"])
