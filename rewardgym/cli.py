@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_list(commands: Any) -> None:
     p = commands.add_parser(
         "list",
-        help="list environments, verifiers, algorithms, engines, presets and plugins",
+        help="list environments, verifiers, strategies, algorithms, engines, presets and plugins",
         description="List everything registered, with who registered it. Plugins that failed "
         "to load are reported as warnings on stderr (exit code 0).",
     )

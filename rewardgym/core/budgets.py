@@ -36,7 +36,6 @@ PRIORS = ("base", "uniform", "linear")
 PRIOR_SUM_TOLERANCE = 1e-6
 
 
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, Integral) and not isinstance(value, bool)
 

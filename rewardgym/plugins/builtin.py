@@ -92,7 +92,12 @@ VERIFIERS: tuple[tuple[str, str, str | None, str], ...] = (
 
 # (name, entry point, config, description).
 STRATEGIES: tuple[tuple[str, str, str, str], ...] = tuple(
-    (name, f"rewardgym.strategies.{module}:{cls}", f"rewardgym.strategies.{module}:{cls}Config", text)
+    (
+        name,
+        f"rewardgym.strategies.{module}:{cls}",
+        f"rewardgym.strategies.{module}:{cls}Config",
+        text,
+    )
     for name, module, cls, text in (
         (
             "standard",

@@ -65,10 +65,10 @@ def rewardgym_register_strategies(register: Register) -> None:
 
     Called once per plugin when plugins load. Call
     ``register(name, entry_point, *, config=None, description="")`` with a lower-case ``name``
-    (selected as ``strategy.name``, or named by an algorithm's ``strategy`` attribute) and
+    (named by an algorithm's ``strategy`` attribute, or by ``strategy`` in a run config) and
     ``"module:attr"`` strings for a :class:`rewardgym.strategies.Strategy` subclass, built as
-    ``Class(config)`` (or ``Class()`` without a config), and its config dataclass
-    (``strategy.params`` are validated against it). Returns nothing.
+    ``Class(config)`` (or ``Class()`` without a config), and its config dataclass (the run
+    config's ``strategies.<name>`` section is validated against it). Returns nothing.
     """
 
 

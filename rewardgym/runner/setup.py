@@ -99,7 +99,7 @@ def _check_stage(config: RunConfig, stage: Stage) -> StagePlan:
         )
     algorithm = ALGORITHMS.build(stage.algorithm.name, stage.algorithm.params)
     if stage.strategy.name is None:
-        key = "strategy.name" if not config.stages else f"stages[{stage.index}].strategy.name"
+        key = "strategy" if not config.stages else f"stages[{stage.index}].strategy"
         raise ConfigError(
             f"Algorithm {stage.algorithm.name!r} ({type(algorithm).__name__}) declares no "
             f"strategy (a `strategy` class attribute), so the stage does not know how to make "

@@ -114,7 +114,7 @@ def need_policy_gradient(algorithm: Any, stage: Any, strategy: str, method: str)
     raise ConfigError(
         f"The '{strategy}' strategy (stage '{stage.name}') trains a PolicyGradient algorithm "
         f"with {method}(); {stage.algorithm.name!r} ({type(algorithm).__name__}) is not one. "
-        "Use the strategy its algorithm declares (leave strategy.name unset)."
+        "Use the strategy its algorithm declares (leave strategy unset)."
     )
 
 

@@ -95,7 +95,9 @@ def test_the_earlier_members_still_work_with_a_warning():
     env = Legacy()
     with pytest.warns(DeprecationWarning, match="Legacy sets score_forced_answer, think_end"):
         forcing = forcing_of(env)
-    assert forcing.think_end == "</r>" and forcing.suffix(True).endswith("</r>\n\n**Final Answer**\n")
+    assert forcing.think_end == "</r>" and forcing.suffix(True).endswith(
+        "</r>\n\n**Final Answer**\n"
+    )
     task = env.sample_task(np.random.default_rng(0))
     assert forcing.score(env, "x", "7", task).reason == "legacy rule"
     instance = _Echo()

@@ -12,8 +12,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from rewardgym.core.config import load_config  # noqa: E402
-from rewardgym.core.errors import ConfigError  # noqa: E402
 from rewardgym.core.engine import SamplingParams  # noqa: E402
+from rewardgym.core.errors import ConfigError  # noqa: E402
 from rewardgym.runner.engines.hf import HFEngine  # noqa: E402
 from rewardgym.runner.models import TinyModelConfig, build_tiny_model  # noqa: E402
 from rewardgym.runner.setup import check_run, model_device  # noqa: E402

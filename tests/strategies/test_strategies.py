@@ -153,7 +153,7 @@ def test_an_algorithm_without_a_strategy_fails_before_the_model_loads(tmp_path, 
         ConfigError,
         match=re.escape(
             "Algorithm 'no_strategy' (NoStrategy) declares no strategy (a `strategy` class "
-            "attribute), so the stage does not know how to make its data. Set strategy.name"
+            "attribute), so the stage does not know how to make its data. Set strategy (one of:"
         ),
     ):
         check_run(config)

@@ -10,12 +10,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("vllm")
 
-from rewardgym.runner.batch import sequence_logprobs  # noqa: E402
-from rewardgym.strategies.batch import pack  # noqa: E402
 from rewardgym.core.engine import Generation, SamplingParams  # noqa: E402
+from rewardgym.runner.batch import sequence_logprobs  # noqa: E402
 from rewardgym.runner.engines.hf import HFEngine  # noqa: E402
 from rewardgym.runner.engines.vllm import VLLMEngine, VLLMEngineConfig  # noqa: E402
 from rewardgym.runner.models import TinyModelConfig, build_tiny_model  # noqa: E402
+from rewardgym.strategies.batch import pack  # noqa: E402
 
 # The log-probs vLLM reports and the trainer computes for the same tokens, fp32 on CPU: the
 # two run different kernels (vLLM's paged attention, transformers' sdpa), so they agree to
