@@ -35,6 +35,9 @@ two runtimes.
 Ray is the optional ``ray`` extra; a local cluster starts with ``ray.init`` when
 ``ray.address`` is None (``RAY_AUTH_MODE=disabled`` unless set, so no token is written under
 the home directory).
+
+Why one module over 400 lines: the engine pool and the verifier pool share Ray's start-up, the
+actor shutdown and the run's :class:`RayRuntime`; split apart, each half would import the other.
 """
 
 from __future__ import annotations

@@ -39,6 +39,10 @@ the trainer shares); on CPU vLLM binds the OpenMP threads to cores and turns
 ``torch.set_num_threads`` into a no-op; its caches go under ``cache_dir`` when set. vLLM seeds
 the global RNGs while it starts; the engine restores torch's, numpy's and ``random``'s states
 afterwards, so the trainer's draws do not change.
+
+Why one module over 400 lines: everything that knows vLLM's API (the engine, its config, the
+in-place reload, the NCCL weight-transfer client) is kept in this one module, so that a vLLM
+upgrade touches one file.
 """
 
 from __future__ import annotations
