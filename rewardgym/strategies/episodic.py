@@ -48,11 +48,11 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from numbers import Integral
 from typing import Any
 
 import torch
 
+from rewardgym.core.budgets import _as_tuple, _is_int  # the sequence and int checks budgets use
 from rewardgym.core.engine import SamplingParams
 from rewardgym.core.errors import ConfigError
 from rewardgym.strategies.base import StepContext, Strategy
@@ -71,18 +71,6 @@ DEFAULT_MARKERS = (
     "But let me double-check",
     "But hold on",
 )
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
-def _as_tuple(owner: str, name: str, value: Any, example: str) -> tuple:
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise ConfigError(
-            f"{owner} {name} must be a sequence, got {value!r}. Pass e.g. {name}={example}."
-        )
-    return tuple(value)
 
 
 # A paragraph: a line with a non-whitespace character, then any such lines right after it.
