@@ -7,13 +7,12 @@ run config, the registry adds "Invalid params for algorithm '<name>': " in front
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
 
 from rewardgym.core.errors import ConfigError
-from rewardgym.core.params import ParamContext, convert, field_types
+from rewardgym.core.params import validate_fields
 
 __all__ = [
     "check_bool",
@@ -78,10 +77,7 @@ def check_fields(owner: str, config: Any) -> None:
     validator run configs go through (:func:`rewardgym.core.params.convert`): types, and
     closed choices typed as ``Literal`` (with a did-you-mean), also when the config is built
     directly in Python."""
-    ctx = ParamContext(f"algorithm '{owner}'")
-    hints = field_types(type(config), ctx)
-    for f in dataclasses.fields(config):
-        convert(getattr(config, f.name), hints[f.name], f.name, ctx)
+    validate_fields(config, f"algorithm '{owner}'")
 
 
 def check_source(owner: str, source: Any, path: Any, keys: Sequence[str]) -> None:

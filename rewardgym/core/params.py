@@ -26,7 +26,15 @@ from typing import Any
 
 from rewardgym.core.errors import ConfigError, RegistrationError, did_you_mean
 
-__all__ = ["RUN_CONFIG", "ParamContext", "build", "build_dataclass", "convert", "field_types"]
+__all__ = [
+    "RUN_CONFIG",
+    "ParamContext",
+    "build",
+    "build_dataclass",
+    "convert",
+    "field_types",
+    "validate_fields",
+]
 
 _OMEGACONF_MISSING = "???"  # omegaconf's marker for a mandatory value
 
@@ -76,6 +84,19 @@ def build_dataclass(cls: type, params: Mapping[str, Any], *, component: str) -> 
     ValueError, TypeError) are re-raised as :class:`ConfigError` naming the component.
     """
     return build(cls, params, ParamContext(component), "")
+
+
+def validate_fields(config: Any, component: str) -> None:
+    """Check every field of the dataclass instance ``config`` against its annotation with
+    :func:`convert`, the validator run configs go through: for a component's config built
+    directly in Python (its ``__post_init__`` calls this), so that its ``Literal`` choices and
+    types are checked as when it is built from a run config. ``component`` names it in messages
+    (``"algorithm 'grpo'"``)."""
+    ctx = ParamContext(component)
+    hints = field_types(type(config), ctx)
+    for f in dataclasses.fields(config):
+        if f.init:
+            convert(getattr(config, f.name), hints[f.name], f.name, ctx)
 
 
 def build(cls: type, params: Any, ctx: ParamContext, prefix: str) -> Any:

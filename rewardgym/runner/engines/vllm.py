@@ -55,16 +55,18 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from rewardgym.core.engine import Engine, Generation, SamplingParams, WeightBroadcast, row_seeds
 from rewardgym.core.errors import ConfigError, MissingExtraError
+from rewardgym.core.params import validate_fields
 
 __all__ = ["VLLMEngine", "VLLMEngineConfig", "import_vllm", "missing_vllm"]
 
 log = logging.getLogger(__name__)
 
-WEIGHT_SYNC = ("reload", "nccl")
+WeightSync = Literal["reload", "nccl"]
+WEIGHT_SYNC: tuple[str, ...] = get_args(WeightSync)
 # vLLM's weight-sync protocol, in the order the trainer drives it (VLLMWeightSyncClient)
 TRANSFER_STEPS = (
     "init_weight_transfer_engine",
@@ -105,7 +107,7 @@ class VLLMEngineConfig:
     block_size: int | None = None
     max_model_len: int | None = None
     dtype: str = "auto"
-    weight_sync: str = "reload"
+    weight_sync: WeightSync = "reload"
     cache_dir: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -127,10 +129,6 @@ class VLLMEngineConfig:
             raise ConfigError(
                 f"engine.params.max_model_len must be >= 2 or null, got {self.max_model_len}."
             )
-        if self.weight_sync not in WEIGHT_SYNC:
-            raise ConfigError(
-                f"engine.params.weight_sync must be one of {WEIGHT_SYNC}, got {self.weight_sync!r}."
-            )
         if self.tensor_parallel_size > 1 and self.weight_sync != "nccl":
             raise ConfigError(
                 "engine.params.tensor_parallel_size > 1 runs vLLM's workers in other "
@@ -139,6 +137,7 @@ class VLLMEngineConfig:
             )
         if not isinstance(self.extra, dict):
             raise ConfigError(f"engine.params.extra must be a mapping, got {self.extra!r}.")
+        validate_fields(self, "engine 'vllm'")  # the Literal choices, as from a run config
 
 
 def import_vllm() -> Any:
