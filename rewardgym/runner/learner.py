@@ -2,7 +2,7 @@
 :class:`~rewardgym.strategies.base.Learner` a strategy sees.
 
 It holds the policy, its frozen reference model (when the algorithm needs one), the optimizer
-and the engine. A strategy asks it for log-probs (the policy's with grad, the reference's
+and its LR schedule (stepped by the trainer once per training step), and the engine. A strategy asks it for log-probs (the policy's with grad, the reference's
 without) and hands it :class:`~rewardgym.strategies.base.LossPart` s to train on.
 :meth:`PolicyLearner.update` runs ``trainer.updates_per_batch`` optimizer steps; each splits
 every part into ``trainer.grad_accum`` micro-batches (never splitting a part's units),
@@ -45,11 +45,13 @@ class PolicyLearner:
         model: torch.nn.Module,
         ref_model: torch.nn.Module | None,
         optimizer: torch.optim.Optimizer,
+        scheduler: Any,
         trainer: TrainerSection,
         engine: Engine,
     ) -> None:
         self.model, self.ref_model = model, ref_model
-        self.optimizer, self.trainer, self.engine = optimizer, trainer, engine
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.trainer, self.engine = trainer, engine
         self._gap = [torch.zeros(()), torch.zeros(())]  # sum |sampler - trainer|, tokens
         self._measuring = False
 

@@ -181,8 +181,7 @@ class Trainer:
         if "optimizer" in tensors:
             optimizer.load_state_dict(tensors["optimizer"])
             scheduler.load_state_dict(tensors["scheduler"])
-        self._scheduler = scheduler
-        learner = PolicyLearner(self.model, ref_model, optimizer, trainer, self.engine)
+        learner = PolicyLearner(self.model, ref_model, optimizer, scheduler, trainer, self.engine)
         return StepContext(
             config=self.config,
             stage=stage,
@@ -196,8 +195,9 @@ class Trainer:
         """Training step ``step`` of the stage: the strategy's step, then the LR schedule."""
         start = time.perf_counter()
         metrics = plan.strategy.step(ctx, step)
-        self._scheduler.step()
-        metrics["lr"] = self._scheduler.get_last_lr()[0]
+        scheduler = ctx.learner.scheduler
+        scheduler.step()
+        metrics["lr"] = scheduler.get_last_lr()[0]
         metrics["time/step_s"] = time.perf_counter() - start
         metrics.update(self.engine.metrics())
         return metrics
@@ -291,7 +291,7 @@ class Trainer:
         tensors = {
             "model": self.model.state_dict(),
             "optimizer": learner.optimizer.state_dict(),
-            "scheduler": self._scheduler.state_dict(),
+            "scheduler": learner.scheduler.state_dict(),
         }
         if learner.ref_model is not None:
             tensors["ref_model"] = learner.ref_model.state_dict()

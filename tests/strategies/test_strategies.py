@@ -213,7 +213,7 @@ def test_the_log_prob_gap_covers_every_micro_batch():
     )  # fmt: skip
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
     trainer = TrainerSection(grad_accum=2)
-    learner = PolicyLearner(model, None, optimizer, trainer, _NoEngine())
+    learner = PolicyLearner(model, None, optimizer, None, trainer, _NoEngine())
 
     def loss(part, rows):
         lp = learner.logprobs(part, 1.0)

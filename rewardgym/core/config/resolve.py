@@ -72,7 +72,7 @@ def resolve(config: RunConfig, *, components: bool = True) -> RunConfig:
         used = dict(config.strategies)
         for stage in stages:
             if stage.strategy.name is not None and stage.strategy.name not in used:
-                used[stage.strategy.name] = _strategy_params(stage.strategy.name, {}, "")
+                used[stage.strategy.name] = _strategy_params(stage.strategy.name, {}, "strategies")
         sections = tuple(
             replace(section, algorithm=to_dict(stage.algorithm), strategy=stage.strategy.name)
             for section, stage in zip(config.stages, stages, strict=False)
@@ -143,7 +143,7 @@ def _resolve_top_level(config: RunConfig) -> RunConfig:
     if config.strategy is not None:
         _lookup(STRATEGIES, "strategy", config.strategy)
     sections["strategies"] = {
-        name: _strategy_params(name, params, "strategies.")
+        name: _strategy_params(name, params, "strategies")
         for name, params in config.strategies.items()
     }
     for i, stage in enumerate(config.stages):
@@ -151,7 +151,7 @@ def _resolve_top_level(config: RunConfig) -> RunConfig:
             _lookup(STRATEGIES, f"stages[{i}].strategy", stage.strategy)
         for name, params in stage.strategies.items():
             merged = deep_merge(config.strategies.get(name, {}), params)
-            _strategy_params(name, merged, f"stages[{i}].strategies.")
+            _strategy_params(name, merged, f"stages[{i}].strategies")
     return replace(config, **sections)
 
 
@@ -179,13 +179,10 @@ def _component_params(registry: Registry, key: str, name: str, params: Mapping[s
 
 
 def _strategy_params(name: str, params: Mapping[str, Any], where: str) -> dict:
-    """The full params of strategy ``name`` (``where`` + name is its section's key)."""
-    if where:
-        try:
-            STRATEGIES.get(name)
-        except UnknownNameError as exc:
-            raise ConfigError(f"{where.rstrip('.')}: {exc}") from exc
-    return _component_params(STRATEGIES, f"{where}{name}", name, params)
+    """The full params of strategy ``name``, given in the section ``where`` (for messages)."""
+    _lookup(STRATEGIES, where, name)
+    validated = STRATEGIES.make_config(name, params)
+    return {} if validated is None else to_dict(validated)
 
 
 # -- stages ------------------------------------------------------------------------------------
