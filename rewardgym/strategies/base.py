@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import torch
 
+from rewardgym.core.errors import ConfigError
 from rewardgym.strategies.batch import Continuations, TokenBatch
 from rewardgym.strategies.rollouts import derive_seed
 
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from rewardgym.core.env import TextEnv
     from rewardgym.strategies.rollouts import RolloutCollector
 
-__all__ = ["Learner", "LossFn", "LossPart", "StepContext", "Strategy"]
+__all__ = ["Learner", "LossFn", "LossPart", "StepContext", "Strategy", "require_methods"]
 
 LossFn = Callable[[TokenBatch, Any], tuple[torch.Tensor, dict[str, float]]]
 """``loss(part, rows) -> (loss, metrics)``: the loss of a micro-batch ``part`` (rows ``rows`` of
@@ -176,3 +177,14 @@ class Strategy(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
+
+
+def require_methods(strategy: str, stage: Any, algorithm: Any, calls: str, *methods: str) -> None:
+    """A config error unless ``algorithm`` has every one of ``methods`` (for a strategy's
+    :meth:`Strategy.check`); ``calls`` shows their signatures in the message."""
+    for method in methods:
+        if not callable(getattr(algorithm, method, None)):
+            raise ConfigError(
+                f"The '{strategy}' strategy (stage '{stage.name}') calls the algorithm's "
+                f"{calls}; {stage.algorithm.name!r} has no {method}()."
+            )

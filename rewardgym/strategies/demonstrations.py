@@ -20,7 +20,7 @@ import torch
 from rewardgym.algorithms.base import LossScale
 from rewardgym.core.errors import ConfigError
 from rewardgym.core.make import make
-from rewardgym.strategies.base import LossPart, StepContext, Strategy
+from rewardgym.strategies.base import LossPart, StepContext, Strategy, require_methods
 from rewardgym.strategies.batch import TokenBatch, pack
 from rewardgym.strategies.data import DEMONSTRATION_KEYS, batch_at, read_jsonl
 from rewardgym.strategies.rollouts import encode_prompt, encode_text
@@ -42,11 +42,7 @@ class Demonstrations(Strategy):
         self.rows: list[dict[str, str]] | None = None  # the JSONL file's, read by check()
 
     def check(self, config: Any, stage: Any, algorithm: Any) -> None:
-        if not callable(getattr(algorithm, "loss", None)):
-            raise ConfigError(
-                f"The 'demonstrations' strategy (stage '{stage.name}') calls the algorithm's "
-                f"loss(logprobs, mask, scale); {stage.algorithm.name!r} has none."
-            )
+        require_methods("demonstrations", stage, algorithm, "loss(logprobs, mask, scale)", "loss")
         if getattr(algorithm.config, "source", None) == "jsonl":
             self.rows = read_jsonl(algorithm.config.path, DEMONSTRATION_KEYS, "demonstration")
             return

@@ -18,8 +18,7 @@ from typing import Any
 import torch
 
 from rewardgym.algorithms.base import LossScale
-from rewardgym.core.errors import ConfigError
-from rewardgym.strategies.base import LossPart, StepContext, Strategy
+from rewardgym.strategies.base import LossPart, StepContext, Strategy, require_methods
 from rewardgym.strategies.batch import TokenBatch
 from rewardgym.strategies.standard import episode_tensors, sample_rollouts
 
@@ -35,13 +34,8 @@ class Filtered(Strategy):
     """Rejection sampling: rollouts, the algorithm's selection, NLL on the kept rows."""
 
     def check(self, config: Any, stage: Any, algorithm: Any) -> None:
-        for method in ("select", "loss"):
-            if not callable(getattr(algorithm, method, None)):
-                raise ConfigError(
-                    f"The 'filtered' strategy (stage '{stage.name}') calls the algorithm's "
-                    f"select(rewards, scorable, group_size) and loss(logprobs, mask, scale); "
-                    f"{stage.algorithm.name!r} has no {method}()."
-                )
+        calls = "select(rewards, scorable, group_size) and loss(logprobs, mask, scale)"
+        require_methods("filtered", stage, algorithm, calls, "select", "loss")
 
     def step(self, ctx: StepContext, step: int) -> dict[str, float]:
         episodes, batch, metrics = sample_rollouts(ctx, step)

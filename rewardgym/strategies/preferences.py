@@ -20,8 +20,7 @@ from typing import Any
 
 import torch
 
-from rewardgym.core.errors import ConfigError
-from rewardgym.strategies.base import LossPart, StepContext, Strategy
+from rewardgym.strategies.base import LossPart, StepContext, Strategy, require_methods
 from rewardgym.strategies.batch import TokenBatch
 from rewardgym.strategies.data import PREFERENCE_KEYS, batch_at, read_jsonl
 from rewardgym.strategies.demonstrations import supervised_batch
@@ -44,14 +43,11 @@ class Preferences(Strategy):
         self.rows: list[dict[str, str]] | None = None  # the JSONL file's, read by check()
 
     def check(self, config: Any, stage: Any, algorithm: Any) -> None:
-        for method in ("pairs", "loss"):
-            if not callable(getattr(algorithm, method, None)):
-                raise ConfigError(
-                    f"The 'preferences' strategy (stage '{stage.name}') calls the algorithm's "
-                    "pairs(rewards, scorable, group_size) and loss(chosen, rejected, "
-                    f"ref_chosen, ref_rejected, num_pairs); {stage.algorithm.name!r} has no "
-                    f"{method}()."
-                )
+        calls = (
+            "pairs(rewards, scorable, group_size) and loss(chosen, rejected, ref_chosen, "
+            "ref_rejected, num_pairs)"
+        )
+        require_methods("preferences", stage, algorithm, calls, "pairs", "loss")
         if getattr(algorithm.config, "source", None) == "jsonl":
             self.rows = read_jsonl(algorithm.config.path, PREFERENCE_KEYS, "preference")
 
