@@ -245,7 +245,7 @@ def test_malformed_overrides(overrides, message):
         (
             "trainer.stpes=3",
             "Unknown key 'stpes' in trainer. Did you mean 'steps'? Valid keys: eval_every, "
-            "grad_accum, log_every, lr, lr_schedule, max_grad_norm, save_every, steps, stop_at_eval_accuracy, tensorboard, updates_per_batch, warmup_steps, weight_decay.",
+            "grad_accum, log_every, lr, lr_schedule, max_grad_norm, micro_batch_tokens, mixed_precision, packing, save_every, steps, stop_at_eval_accuracy, tensorboard, updates_per_batch, warmup_steps, weight_decay.",
         ),
         ("trainer.steps=abc", "Wrong type for trainer.steps: got 'abc' (str), expected int."),
         (

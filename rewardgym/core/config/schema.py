@@ -30,9 +30,11 @@ from rewardgym.core.params import RUN_CONFIG, convert, field_types
 
 __all__ = [
     "AlgorithmSection",
+    "ChatSection",
     "EngineSection",
     "EnvSection",
     "EvalSection",
+    "LoraSection",
     "ModelSection",
     "RaySection",
     "RolloutSection",
@@ -48,6 +50,7 @@ STAGE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
 Dtype = Literal["float32", "bfloat16", "float16", "auto"]
 LrSchedule = Literal["constant", "linear", "cosine"]
+MixedPrecision = Literal["no", "bf16", "fp16"]
 Routing = Literal["round_robin", "least_loaded"]
 
 
@@ -116,16 +119,79 @@ class AlgorithmSection:
 
 
 @dataclass(frozen=True)
+class ChatSection:
+    """How prompts reach the model (``model.chat``). ``template``: "auto" renders envs' prompts
+    (and multi-turn env replies) through the tokenizer's chat template when it has one (else
+    BOS + raw text, as before), "none" never does, any other string is a Jinja chat template
+    used instead of the tokenizer's. ``system_prompt``: a system message before each prompt
+    (None: none). ``think_open``: text appended after the generation prompt to open the
+    model's thinking (e.g. "<think>\\n" for R1-style models whose template does not add it).
+    ``think_end`` / ``answer_cue``: the model's end-of-thinking marker and answer cue, used
+    instead of the env's answer-forcing strings when set. ``template_kwargs``: extra variables
+    for the template (e.g. ``enable_thinking: false``)."""
+
+    template: str = "auto"
+    system_prompt: str | None = None
+    think_open: str = ""
+    think_end: str | None = None
+    answer_cue: str | None = None
+    template_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _normalise(self, "model.chat")
+        _check(bool(self.template.strip()), "model.chat.template", "'auto', 'none' or a Jinja "
+               "template", self.template)  # fmt: skip
+        for key in ("think_end", "answer_cue"):
+            value = getattr(self, key)
+            _check(value is None or bool(value), f"model.chat.{key}", "a non-empty str or null",
+                   value)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LoraSection:
+    """Parameter-efficient training with LoRA through ``peft`` (``model.lora``; null: off).
+    ``r``: the adapter rank; ``alpha``: its scale numerator (the update is scaled by
+    ``alpha / r``); ``dropout`` on the adapter's input; ``target_modules``: the names (or name
+    suffixes) of the linear layers that get an adapter ("all-linear": every linear layer but
+    the output head). The reference model for a KL term is the base model with the adapter
+    disabled (no second copy)."""
+
+    r: int = 16
+    alpha: float = 32.0
+    dropout: float = 0.0
+    target_modules: str | tuple[str, ...] = "all-linear"
+
+    def __post_init__(self) -> None:
+        _normalise(self, "model.lora")
+        _at_least(self, "model.lora", 1, "r")
+        _check(self.alpha > 0, "model.lora.alpha", "> 0", self.alpha)
+        _check(0 <= self.dropout < 1, "model.lora.dropout", "in [0, 1)", self.dropout)
+        targets = self.target_modules
+        _check(
+            bool(targets) and (isinstance(targets, str) or all(targets)),
+            "model.lora.target_modules",
+            "'all-linear' or a non-empty list of module names",
+            targets,
+        )
+
+
+@dataclass(frozen=True)
 class ModelSection:
     """The policy model: a Hugging Face name or local path ("tiny": a small model built from a
-    config, no download), the dtype to load it in, the device it trains on ("auto": the first
-    CUDA GPU when torch sees one, else the CPU; "cpu"; "cuda"; "cuda:N"), and extra params for
-    the loader."""
+    config, no download), the dtype its parameters are loaded in, the device it trains on
+    ("auto": the first CUDA GPU when torch sees one, else the CPU; "cpu"; "cuda"; "cuda:N"),
+    and extra params for the loader. ``gradient_checkpointing`` recomputes each layer's
+    activations in the backward pass instead of storing them (less memory, about a third more
+    compute); ``lora`` trains LoRA adapters instead of the full model; ``chat`` says how prompts
+    are rendered (chat template, system prompt, thinking conventions)."""
 
     name_or_path: str = "tiny"
     dtype: Dtype = "float32"
     device: str = "auto"
     params: dict[str, Any] = field(default_factory=dict)
+    gradient_checkpointing: bool = False
+    lora: LoraSection | None = None
+    chat: ChatSection = field(default_factory=ChatSection)
 
     def __post_init__(self) -> None:
         _normalise(self, "model")
@@ -186,7 +252,15 @@ class RolloutSection:
 @dataclass(frozen=True)
 class TrainerSection:
     """The optimisation loop. ``eval_every`` and ``save_every`` of 0 turn evaluation and
-    checkpointing off; ``lr_schedule`` is constant, linear or cosine decay after warmup."""
+    checkpointing off; ``lr_schedule`` is constant, linear or cosine decay after warmup.
+
+    ``mixed_precision``: "no" computes in the parameters' dtype; "bf16" / "fp16" run the
+    forward and backward passes under autocast in that dtype with the parameters (and the
+    optimizer state) kept in ``model.dtype`` ("fp16" adds a dynamic loss scaler).
+    ``micro_batch_tokens``: micro-batches are formed by this many tokens each instead of
+    ``grad_accum`` equal row counts (None: by rows). ``packing``: rows are concatenated without
+    padding into sequences of at most ``micro_batch_tokens`` tokens (positions restart per row,
+    attention stays within a row) for the trainer's forward passes."""
 
     steps: int = 100
     lr: float = 1e-4
@@ -201,9 +275,22 @@ class TrainerSection:
     save_every: int = 0
     stop_at_eval_accuracy: float | None = None
     tensorboard: bool = False
+    mixed_precision: MixedPrecision = "no"
+    micro_batch_tokens: int | None = None
+    packing: bool = False
 
     def __post_init__(self) -> None:
         _normalise(self, "trainer")
+        if self.micro_batch_tokens is not None:
+            _check(self.micro_batch_tokens >= 1, "trainer.micro_batch_tokens", ">= 1 or null",
+                   self.micro_batch_tokens)  # fmt: skip
+            _check(
+                self.grad_accum == 1,
+                "trainer.grad_accum",
+                "1 when trainer.micro_batch_tokens is set (micro-batches are then formed by the "
+                "token budget; leave one of the two out)",
+                self.grad_accum,
+            )
         _at_least(self, "trainer", 1, "steps", "grad_accum", "updates_per_batch", "log_every")
         _at_least(self, "trainer", 0, "warmup_steps", "eval_every", "save_every")
         _check(self.lr > 0, "trainer.lr", "> 0", self.lr)
