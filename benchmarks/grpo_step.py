@@ -9,7 +9,9 @@ checkpointing, no KL term (no reference model), one optimizer step per batch, Ad
 A step is everything: sampling, scoring, the loss, backward and the optimizer step. The first
 ``--warmup`` steps of each are not timed (TRL's ``train()`` start-up is excluded the same way).
 rewardgym's time per step is read from its ``time/step_s`` metric; TRL's from a callback at the
-end of each step. The table prints the median seconds per step and the ratio.
+end of each step. The table prints the median seconds per step and the ratio, then where each
+step's time went (``_phases.PhaseClock``: sampling, the trainer's forward passes, backward, the
+optimizer step, and the rest), measured the same way for both in the same steps.
 
     python benchmarks/grpo_step.py             # 12 timed steps each
     python benchmarks/grpo_step.py --quick     # 2 timed steps each (a smoke run)
@@ -37,10 +39,12 @@ except ImportError as exc:  # a benchmark that cannot compare is a failure, not 
         "pip install 'rewardgym[training,bench]' (or the dev extra)."
     ) from exc
 
+from _phases import PHASES, PhaseClock  # noqa: E402 -- benchmarks/ is the script's folder
 from transformers import TrainerCallback
 
 from rewardgym.core.config import load_config
 from rewardgym.envs.arithmetic import ArithmeticConfig, ArithmeticEnv, ArithmeticVerifier
+from rewardgym.runner.engines.hf import HFEngine
 from rewardgym.runner.models import TinyModelConfig, build_tiny_model, save_model
 from rewardgym.runner.trainer import Trainer
 
@@ -49,7 +53,7 @@ PROMPTS, GROUP, NEW_TOKENS, LR = 8, 8, 32, 1e-5
 ENV = {"difficulty": 2, "prompt_style": "plain"}
 
 
-def rewardgym_steps(model_dir: Path, steps: int, out: Path) -> list[float]:
+def rewardgym_steps(model_dir: Path, steps: int, out: Path, clock: PhaseClock) -> list[float]:
     config = load_config(
         {
             "env": {"id": "rewardgym/arithmetic-v0", "params": ENV},
@@ -65,24 +69,67 @@ def rewardgym_steps(model_dir: Path, steps: int, out: Path) -> list[float]:
             "output_dir": str(out),
         }
     )
-    Trainer(config, progress=False, log=lambda message: None).run()
+    trainer = Trainer(config, progress=False, log=lambda message: None)
+    step = trainer._step
+
+    def timed_step(*args, **kwargs):
+        clock.step_begin()
+        try:
+            return step(*args, **kwargs)
+        finally:
+            clock.step_end()
+
+    trainer._step = timed_step
+    build = trainer_runtime(trainer, clock)
+    with build:
+        trainer.run()
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return [r["time/step_s"] for r in records]
 
 
+class trainer_runtime:  # noqa: N801 -- used as a context manager
+    """Installs ``clock`` on rewardgym's model as soon as the trainer has loaded it."""
+
+    def __init__(self, trainer: Trainer, clock: PhaseClock) -> None:
+        import rewardgym.runner.trainer as module
+
+        self.module, self.clock, self.build = module, clock, module.build_runtime
+        self.stack = None
+
+    def __enter__(self):
+        from contextlib import ExitStack
+
+        self.stack = ExitStack()
+
+        def build(plan):
+            runtime = self.build(plan)
+            self.stack.enter_context(self.clock.installed(runtime[0], (HFEngine, "generate")))
+            return runtime
+
+        self.module.build_runtime = build
+        return self
+
+    def __exit__(self, *exc):
+        self.module.build_runtime = self.build
+        self.stack.close()
+
+
 class _StepTimes(TrainerCallback):
-    def __init__(self) -> None:
+    def __init__(self, clock: PhaseClock) -> None:
         self.times: list[float] = []
+        self.clock = clock
         self._last = None
 
     def on_step_begin(self, args, state, control, **kwargs):
         self._last = time.perf_counter()
+        self.clock.step_begin()
 
     def on_step_end(self, args, state, control, **kwargs):
         self.times.append(time.perf_counter() - self._last)
+        self.clock.step_end()
 
 
-def trl_steps(model_dir: Path, steps: int, out: Path) -> list[float]:
+def trl_steps(model_dir: Path, steps: int, out: Path, clock: PhaseClock) -> list[float]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     env = ArithmeticEnv(ArithmeticConfig(**ENV))
@@ -125,9 +172,12 @@ def trl_steps(model_dir: Path, steps: int, out: Path) -> list[float]:
         processing_class=tokenizer,
         train_dataset=Dataset.from_list([{"prompt": t.prompt} for t in tasks]),
     )
-    timer = _StepTimes()
+    from transformers import GenerationMixin
+
+    timer = _StepTimes(clock)
     trainer.add_callback(timer)
-    trainer.train()
+    with clock.installed(trainer.model, (GenerationMixin, "generate")):
+        trainer.train()
     return timer.times
 
 
@@ -144,8 +194,10 @@ def main() -> None:
         model, tokenizer = build_tiny_model(TinyModelConfig(**MODEL))
         params = sum(p.numel() for p in model.parameters())
         save_model(model, tokenizer, Path(tmp) / "model")
-        ours = rewardgym_steps(Path(tmp) / "model", warmup + timed, Path(tmp) / "ours")[warmup:]
-        theirs = trl_steps(Path(tmp) / "model", warmup + timed, Path(tmp) / "trl")[warmup:]
+        clocks = PhaseClock(), PhaseClock()
+        ours = rewardgym_steps(Path(tmp) / "model", warmup + timed, Path(tmp) / "ours", clocks[0])
+        theirs = trl_steps(Path(tmp) / "model", warmup + timed, Path(tmp) / "trl", clocks[1])
+        ours, theirs = ours[warmup:], theirs[warmup:]
     rows = [
         {"name": "rewardgym grpo", "s_per_step": statistics.median(ours), "runs": ours},
         {
@@ -163,6 +215,13 @@ def main() -> None:
     for row in rows:
         row["ratio"] = row["s_per_step"] / base
         print(f"{row['name']:34}{row['s_per_step']:>10.3f}{row['ratio']:>9.2f}x")
+    phases = [clock.per_step(warmup) for clock in clocks]
+    for row, phase in zip(rows, phases, strict=True):
+        row["phases"] = phase
+    names = (*PHASES, "other", "step")
+    print(f"\nmedian s/step by phase{'':12}" + "".join(f"{n:>10}" for n in names))
+    for row in rows:
+        print(f"{row['name']:34}" + "".join(f"{row['phases'][n]:>10.3f}" for n in names))
     if args.json:
         print(json.dumps({"steps": timed, "params": params, "rows": rows}))
     sys.stdout.flush()
