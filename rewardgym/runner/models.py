@@ -4,6 +4,8 @@
 tokenizer, offline and deterministic; any other name goes to ``AutoModelForCausalLM`` and
 ``AutoTokenizer``. :func:`save_model` writes a directory that :func:`load_model` (and plain
 ``AutoTokenizer.from_pretrained`` / ``AutoModelForCausalLM.from_pretrained``) read back.
+:func:`prepare_model` turns on the memory features of ``model`` (gradient checkpointing, LoRA)
+for training, and :func:`update_mode` is the module mode the trainer's forward passes run in.
 
 The tiny tokenizer maps each character of its charset to one id, after the four specials
 ``<pad>`` (0), ``<bos>`` (1), ``<eos>`` (2) and ``<unk>`` (3). It adds no special tokens when
@@ -15,10 +17,11 @@ charset round-trips exactly. A Llama config is used on purpose: with transformer
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from rewardgym.core.config import build_dataclass
+from rewardgym.core.config import ModelSection, build_dataclass
 from rewardgym.core.errors import ConfigError
 from rewardgym.runner.model_config import (
     DEFAULT_CHARSET,
@@ -50,7 +53,9 @@ __all__ = [
     "char_tokenizer",
     "load_model",
     "model_params_class",
+    "prepare_model",
     "save_model",
+    "update_mode",
 ]
 
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")  # ids 0, 1, 2, 3
@@ -182,7 +187,68 @@ def _from_pretrained(name_or_path: str, params: PretrainedModelConfig, dtype: st
 
 def save_model(model: Any, tokenizer: Any, path: str | os.PathLike) -> None:
     """Write ``model`` and ``tokenizer`` to the directory ``path`` (created if needed), in
-    the Hugging Face format that :func:`load_model` reads back."""
+    the Hugging Face format that :func:`load_model` reads back. A LoRA (peft) model is written
+    with its adapter merged into the base weights (see :func:`rewardgym.runner.lora.save_merged`),
+    so the directory is a plain model of the base architecture."""
+    from rewardgym.runner.lora import is_peft, save_merged
+
+    if is_peft(model):
+        save_merged(model, tokenizer, path)
+        return
     Path(path).mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
+
+
+def prepare_model(model: Any, section: ModelSection, *, seed: int = 0) -> Any:
+    """``model`` set up for training as ``section`` (``model.*``) says: gradient checkpointing
+    (``model.gradient_checkpointing``; non-reentrant, so frozen inputs need no grad), then LoRA
+    adapters (``model.lora``: the peft model is returned, its adapters initialised from
+    ``seed``). The model's mode is left as it was; see :func:`update_mode`."""
+    if section.gradient_checkpointing:
+        if not getattr(model, "supports_gradient_checkpointing", False):
+            raise ConfigError(
+                f"model.gradient_checkpointing is true, but {type(model).__name__} does not "
+                "support gradient checkpointing. Set model.gradient_checkpointing=false."
+            )
+        kwargs = {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x's name
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    if section.lora is not None:
+        from rewardgym.runner.lora import apply_lora
+
+        model = apply_lora(model, section.lora, seed=seed)
+    return model
+
+
+@contextlib.contextmanager
+def update_mode(model: torch.nn.Module) -> Iterator[None]:
+    """Inside: the modules that behave differently while training are switched to training,
+    and only those: the decoder layers that checkpoint (transformers checkpoints a layer only
+    when its ``training`` flag is set; the flag is set on the layer alone, so the dropout of
+    its attention and MLP stays off) and LoRA's dropout (``model.lora.dropout``). Every other
+    module keeps the eval mode the runner holds the model in (no dropout: sampling and training
+    see the same function). Use it around the policy's forward passes with grad; passes without
+    grad (sampling, the reference) never checkpoint."""
+    switched = [
+        module
+        for name, module in model.named_modules()
+        if not module.training and _trains_in_updates(name, module)
+    ]
+    for module in switched:
+        module.training = True  # this module only, not its children
+    try:
+        yield
+    finally:
+        for module in switched:
+            module.training = False
+
+
+def _trains_in_updates(name: str, module: torch.nn.Module) -> bool:
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    if isinstance(module, GradientCheckpointingLayer):
+        return bool(module.gradient_checkpointing)
+    return isinstance(module, torch.nn.Dropout) and ".lora_dropout." in f".{name}."
