@@ -1,14 +1,17 @@
 """Atomic checkpoints and exact resume.
 
 A checkpoint is a folder ``<output_dir>/checkpoints/<stage>-step<NNNNNN>/`` holding
-``state.pt`` (model, optimizer, LR scheduler and reference-model state, torch RNG state) and
+``state.pt`` (model, optimizer, LR scheduler and reference-model state, the fp16 loss scaler's
+state, torch RNG state; with LoRA the model state is the adapter's weights alone and there is
+no reference-model state: the base loads again from ``model.name_or_path``) and
 ``trainer_state.json`` (stage index and name, steps done, the length of ``metrics.jsonl`` when
 it was written, results of finished stages). It is written into a temporary folder and renamed
 into place, then ``checkpoints/latest`` (a one-line file naming it) is replaced atomically, so
 a run killed at any moment leaves the previous checkpoint intact. The two newest are kept.
 
 Sampling is seeded from (run seed, stage, step), never from RNG state carried between steps, so
-a resumed run samples the same tasks and tokens as one that was never stopped.
+a resumed run samples the same tasks and tokens as one that was never stopped; so is torch's RNG
+during a step (dropout), by the trainer.
 """
 
 from __future__ import annotations

@@ -15,6 +15,15 @@ every log-prob the policy computes for a part marked ``sampled`` is compared wit
 (``old_logprobs``) on the trained tokens; ``logprob_gap`` is the mean absolute difference over
 all of them (0 means the sampler and the trainer see the same distribution).
 
+Precision (``trainer.mixed_precision``, :class:`~rewardgym.runner.precision.Precision`): every
+forward pass (the policy's, the reference's) runs under its autocast; the backward pass runs
+outside it. With fp16 the loss is scaled before the backward pass, the gradients unscaled
+before clipping, and a step whose gradients overflow is skipped instead of refused (metrics
+``loss_scale`` and ``skipped_steps``, the steps skipped so far in the stage). The policy's
+forward passes with grad run in :func:`~rewardgym.runner.models.update_mode` (checkpointing
+layers and LoRA dropout on), except the shared-prefix pass, whose KV cache must stay in the
+graph (transformers does not checkpoint a layer that writes a cache).
+
 Shapes: N rows; T response positions; R continuations of at most C tokens.
 """
 
@@ -30,6 +39,8 @@ from rewardgym.core.config import TrainerSection
 from rewardgym.core.engine import Engine
 from rewardgym.core.errors import RewardGymError
 from rewardgym.runner.batch import sequence_logprobs
+from rewardgym.runner.models import update_mode
+from rewardgym.runner.precision import Precision
 from rewardgym.runner.prefix import prefix_logprobs
 from rewardgym.strategies.base import LossPart
 from rewardgym.strategies.batch import Continuations, TokenBatch, micro_batches
@@ -48,10 +59,14 @@ class PolicyLearner:
         scheduler: Any,
         trainer: TrainerSection,
         engine: Engine,
+        precision: Precision | None = None,
     ) -> None:
         self.model, self.ref_model = model, ref_model
         self.optimizer, self.scheduler = optimizer, scheduler
         self.trainer, self.engine = trainer, engine
+        self.precision = precision or Precision()
+        self.scaler = self.precision.grad_scaler()  # fp16 only
+        self.skipped_steps = 0  # optimizer steps the scaler skipped (gradients overflowed)
         self._gap = [torch.zeros(()), torch.zeros(())]  # sum |sampler - trainer|, tokens
         self._measuring = False
 
@@ -61,7 +76,8 @@ class PolicyLearner:
 
     # -- log-probs -----------------------------------------------------------------------------
     def logprobs(self, batch: TokenBatch, temperature: float) -> torch.Tensor:
-        logprobs = sequence_logprobs(self.model, batch, temperature)  # (n, T)
+        with self.precision.autocast(), update_mode(self.model):
+            logprobs = sequence_logprobs(self.model, batch, temperature)  # (n, T)
         self._measure(logprobs, batch.old_logprobs, batch.mask)
         return logprobs
 
@@ -69,7 +85,7 @@ class PolicyLearner:
         if self.ref_model is None:
             return None
         out = torch.zeros_like(batch.old_logprobs)  # (N, T)
-        with torch.no_grad():
+        with torch.no_grad(), self.precision.autocast():
             for rows in micro_batches(batch.num_rows, self.trainer.grad_accum):
                 part = batch.select(rows)
                 lp = sequence_logprobs(self.ref_model, part, temperature)  # (n, T')
@@ -91,13 +107,14 @@ class PolicyLearner:
                     "prefix_logprobs(reference=True) needs a reference model; the algorithm "
                     "has none (its needs_reference is False)."
                 )
-            with torch.no_grad():
+            with torch.no_grad(), self.precision.autocast():
                 return prefix_logprobs(
                     self.ref_model, batch, continuations, temperature, continuation_temperature
                 )
-        rows, conts = prefix_logprobs(
-            self.model, batch, continuations, temperature, continuation_temperature
-        )  # (n, T), (R, C)
+        with self.precision.autocast():
+            rows, conts = prefix_logprobs(
+                self.model, batch, continuations, temperature, continuation_temperature
+            )  # (n, T), (R, C)
         self._measure(rows, batch.old_logprobs, batch.mask)
         self._measure(conts, continuations.old_logprobs, continuations.mask)
         return rows, conts
@@ -132,21 +149,35 @@ class PolicyLearner:
             self._measuring = measure and part.sampled
             for rows in _micro_batches(part, self.trainer.grad_accum):
                 loss, metrics = part.loss(part.batch.select(rows), rows)
-                loss.backward()
+                (loss if self.scaler is None else self.scaler.scale(loss)).backward()
                 _accumulate(totals, metrics, _count(rows) / total_rows)
         self._measuring = False
         params = [p for p in self.model.parameters() if p.requires_grad]
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
         grad_norm = torch.nn.utils.clip_grad_norm_(params, self.trainer.max_grad_norm)
-        if not torch.isfinite(grad_norm):
+        if self.scaler is not None:
+            totals.update(self._scaled_step(self.scaler))
+        elif not torch.isfinite(grad_norm):
             self.optimizer.zero_grad(set_to_none=True)
             raise RewardGymError(
                 f"The gradient norm is {float(grad_norm)} at this step: the loss is not finite. "
                 "Lower trainer.lr or check the rewards."
             )
-        self.optimizer.step()
+        else:
+            self.optimizer.step()
         totals["grad_norm"] = float(grad_norm)
         totals["time/update_s"] = time.perf_counter() - start
         return totals
+
+    def _scaled_step(self, scaler: torch.amp.GradScaler) -> dict[str, float]:
+        """fp16: the optimizer steps unless the scaled gradients overflowed (inf or nan), in
+        which case the step is skipped and the loss scale halves (``GradScaler``'s rule)."""
+        scale = scaler.get_scale()
+        scaler.step(self.optimizer)
+        scaler.update()
+        self.skipped_steps += int(scaler.get_scale() < scale)  # backed off: skipped
+        return {"loss_scale": scale, "skipped_steps": float(self.skipped_steps)}
 
 
 def _micro_batches(part: LossPart, parts: int) -> list[Any]:

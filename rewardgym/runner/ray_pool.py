@@ -205,6 +205,16 @@ class EngineActor:
         """One step of the engine's collective weight sync (the trainer drives it)."""
         self.engine.weight_transfer(method, *args)
 
+    def set_precision(self, dtype: Any) -> None:
+        """Sample under autocast to ``dtype`` (None: off) on this actor's device, when the
+        engine samples with this actor's model and can (the ``hf`` engine)."""
+        setter = getattr(self.engine, "set_precision", None)
+        if setter is None or self.model is None:
+            return
+        from rewardgym.runner.precision import Precision
+
+        setter(Precision(next(self.model.parameters()).device.type, dtype))
+
     def metrics(self) -> dict[str, float]:
         return self.engine.metrics()
 
@@ -324,9 +334,20 @@ class RayEnginePool(Engine):
                 )
             self._broadcast.send_weights()
             return
-        state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
+        from rewardgym.runner.lora import merged_state_dict
+
+        # a LoRA policy as its merged base model: the actors hold the base architecture
+        state = {k: v.to("cpu") for k, v in merged_state_dict(model).items()}
         ref = ray.put(state)
         ray.get([a.set_weights.remote(ref) for a in self.actors])
+
+    def set_precision(self, precision: Any) -> None:
+        """Every actor samples under ``precision``'s autocast dtype (the trainer's
+        :class:`~rewardgym.runner.precision.Precision` for a stage), on its own device."""
+        self._check_open()
+        import ray
+
+        ray.get([a.set_precision.remote(precision.dtype) for a in self.actors])
 
     def _transfer(self, method: str, *args: Any) -> None:
         """Step ``method`` of the collective sync on every actor's engine, all at once."""

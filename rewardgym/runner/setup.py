@@ -7,6 +7,11 @@ has no algorithm; a name or a param is unknown (already caught by ``load_config`
 params do not fit the model; or a stage's strategy cannot run (its own checks: a data file
 missing or malformed, an env without gold solutions for an SFT warm-up, an algorithm without the
 methods the strategy calls). Each stage's algorithm and strategy are built here, once.
+
+The memory features are checked here too, when they do not fit together or on the device
+(``model.dtype`` and ``trainer.mixed_precision``: see :mod:`~rewardgym.runner.precision`;
+``model.lora`` without peft, or with vLLM's NCCL weight sync); what needs the loaded model
+(``model.dtype: auto``, LoRA's target modules) is checked right after it loads.
 """
 
 from __future__ import annotations
@@ -18,7 +23,15 @@ from rewardgym.core.config import RunConfig, Stage, build_dataclass, plan
 from rewardgym.core.errors import ConfigError, MissingExtraError, require
 from rewardgym.core.registry import ALGORITHMS, ENGINES, STRATEGIES
 
-__all__ = ["DEFAULT_ENGINE", "RunPlan", "StagePlan", "check_run", "engine_name", "model_device"]
+__all__ = [
+    "DEFAULT_ENGINE",
+    "RunPlan",
+    "StagePlan",
+    "check_loaded_dtype",
+    "check_run",
+    "engine_name",
+    "model_device",
+]
 
 DEFAULT_ENGINE = "hf"
 
@@ -53,9 +66,69 @@ def check_run(config: RunConfig, *, training: bool = True) -> RunPlan:
     )
     ENGINES.make_config(engine_name(config), config.engine.params)
     _check_packages(config)
-    model_device(config)
+    _check_memory(config, model_device(config), training)
     stages = tuple(_check_stage(config, stage) for stage in plan(config)) if training else ()
     return RunPlan(config, stages, model_params)
+
+
+def _check_memory(config: RunConfig, device: str, training: bool) -> None:
+    """The memory features (``model.dtype``, each stage's ``trainer.mixed_precision``,
+    ``model.lora``) against each other and the device; the checks that need the loaded model
+    (``model.dtype: auto``, LoRA target modules) run right after it loads."""
+    from importlib.util import find_spec
+
+    from rewardgym.runner.precision import check_precision, supported_dtypes
+
+    mixed = _mixed_precisions(config)
+    if config.model.dtype not in ("float32", "auto") or any(v != "no" for _, v in mixed):
+        supported = supported_dtypes(device)
+        check_precision(
+            config.model.dtype, mixed, device=device, supported=supported, training=training
+        )
+    if config.model.lora is None or not training:
+        return
+    if find_spec("peft") is None:
+        raise MissingExtraError("peft", "training", "LoRA adapters (model.lora)")
+    if engine_name(config) == "vllm" and config.engine.params.get("weight_sync") == "nccl":
+        raise ConfigError(
+            "model.lora cannot be combined with engine.params.weight_sync=nccl (the broadcast "
+            "sends the peft model's own parameters, not the merged base weights vLLM holds). "
+            "Use engine.params.weight_sync=reload, or train without model.lora."
+        )
+
+
+def check_loaded_dtype(config: RunConfig, dtype: Any, *, training: bool = True) -> None:
+    """With ``model.dtype: auto``, the dtype the checkpoint loaded in (a torch dtype) checked
+    as :func:`check_run` checks a named one (called right after the model loads)."""
+    from rewardgym.runner.precision import check_precision, dtype_name, supported_dtypes
+
+    name = dtype_name(dtype)
+    if config.model.dtype != "auto" or name == "float32":
+        return
+    device = model_device(config)
+    check_precision(
+        name,
+        _mixed_precisions(config),
+        device=device,
+        supported=supported_dtypes(device),
+        training=training,
+        dtype_key=f"model.dtype (auto: the checkpoint's {name})",
+    )
+
+
+def _mixed_precisions(config: RunConfig) -> list[tuple[str, str]]:
+    """Each stage's ``trainer.mixed_precision``, with the key it comes from."""
+    return [
+        (_stage_key(config, s.index, "trainer", "mixed_precision"), s.trainer.mixed_precision)
+        for s in plan(config)
+    ]
+
+
+def _stage_key(config: RunConfig, index: int, section: str, key: str) -> str:
+    """The config key a stage's value comes from: the stage's own, or the top-level one."""
+    if config.stages and key in getattr(config.stages[index], section):
+        return f"stages[{index}].{section}.{key}"
+    return f"{section}.{key}"
 
 
 def model_device(config: RunConfig) -> str:

@@ -4,17 +4,24 @@
 
 1. :func:`~rewardgym.runner.setup.check_run` checks the config (before the model loads);
 2. the model and tokenizer load, the engine is built around the model, and a
-   :class:`~rewardgym.strategies.rollouts.RolloutCollector` around the env;
+   :class:`~rewardgym.strategies.rollouts.RolloutCollector` around the env; then the memory
+   features are switched on (:func:`~rewardgym.runner.models.prepare_model`: gradient
+   checkpointing, LoRA adapters; their checks that need the model fail here, before any step);
 3. each stage (``stages`` in the config, or one stage ``train``) has its algorithm and strategy
-   (built by the check), and builds AdamW,
-   the LR schedule and, when the algorithm needs one, a frozen copy of the model as reference;
+   (built by the check), and builds AdamW over the parameters that require grad (the adapters
+   with LoRA), the LR schedule, the stage's precision (``trainer.mixed_precision``: the
+   learner's autocast and fp16 loss scaler, and the ``hf`` engine's autocast) and, when the
+   algorithm needs one, a reference: a frozen copy of the model, or with LoRA the base model
+   itself (the adapter disabled; with several stages, the base before any of them);
    then runs ``trainer.steps`` steps (each one call of the stage's strategy,
    :meth:`~rewardgym.strategies.base.Strategy.step`, with a
    :class:`~rewardgym.runner.learner.PolicyLearner` for its updates), evaluating
    every ``trainer.eval_every`` steps (ending the stage early once
    ``trainer.stop_at_eval_accuracy`` is reached) and checkpointing every
    ``trainer.save_every`` steps and at the end of the stage;
-4. the final model is saved to ``<output_dir>/model``; each stage's final evaluation to
+4. the final model is saved to ``<output_dir>/model`` (with LoRA: the adapter merged into the
+   base weights, a plain model; the adapter alone in ``<output_dir>/adapter``, which
+   ``peft.PeftModel.from_pretrained(base, path)`` reloads); each stage's final evaluation to
    ``<output_dir>/eval/<stage>.json``; a summary to ``<output_dir>/summary.json``.
 
 ``resume=True`` continues from the newest checkpoint and produces the same metrics (apart from
@@ -46,12 +53,22 @@ from rewardgym.runner.checkpoint import (
 )
 from rewardgym.runner.evaluate import evaluate
 from rewardgym.runner.learner import PolicyLearner
+from rewardgym.runner.lora import (
+    AdapterDisabled,
+    adapter_state_dict,
+    is_peft,
+    load_adapter_state_dict,
+    save_adapter,
+)
 from rewardgym.runner.metrics import MetricsWriter, ProgressBar
+from rewardgym.runner.precision import Precision
 from rewardgym.runner.runtime import build_runtime, close_runtime
-from rewardgym.runner.setup import StagePlan, check_run
+from rewardgym.runner.setup import StagePlan, check_loaded_dtype, check_run
 from rewardgym.strategies.base import StepContext
 
 __all__ = ["Trainer", "lr_lambda"]
+
+TORCH_RNG_PURPOSE = 1000  # StepContext.seed's purpose for torch's RNG in a step (strategies: 0-3)
 
 
 def lr_lambda(schedule: str, warmup: int, total: int) -> Callable[[int], float]:
@@ -123,9 +140,12 @@ class Trainer:
         self.model, self.tokenizer, self.engine, self.collector, self.max_turns = build_runtime(
             self.plan
         )
+        try:
+            self._prepare_model(None if state is None else tensors["model"])
+        except BaseException:
+            close_runtime(self.collector, self.engine)
+            raise
         if state is not None:
-            self.model.load_state_dict(tensors["model"])
-            self.engine.update_weights(self.model)
             self.log(f"Resuming from {self._resume_from}.")
         writer = MetricsWriter(
             self.output_dir,
@@ -147,10 +167,28 @@ class Trainer:
             close_runtime(self.collector, self.engine)
         return self._finish(finished)
 
+    def _prepare_model(self, weights: dict[str, Any] | None) -> None:
+        """The loaded model's dtype checked (``model.dtype: auto``), gradient checkpointing
+        and LoRA switched on, and a checkpoint's ``weights`` loaded (all of them, or with LoRA
+        the adapter's); the engine then samples from the result."""
+        from rewardgym.runner.models import prepare_model
+
+        loaded = self.model
+        check_loaded_dtype(self.config, next(loaded.parameters()).dtype)
+        self.model = prepare_model(loaded, self.config.model, seed=self.config.seed)
+        if weights is not None and is_peft(self.model):
+            load_adapter_state_dict(self.model, weights)
+        elif weights is not None:
+            self.model.load_state_dict(weights)
+        if weights is not None or self.model is not loaded:
+            self.engine.update_weights(self.model)
+
     def _finish(self, finished: list[dict[str, Any]]) -> dict[str, Any]:
         from rewardgym.runner.models import save_model
 
-        save_model(self.model, self.tokenizer, self.output_dir / "model")
+        save_model(self.model, self.tokenizer, self.output_dir / "model")  # LoRA: merged
+        if is_peft(self.model):
+            save_adapter(self.model, self.output_dir / "adapter")
         summary = {"output_dir": str(self.output_dir), "stages": finished}
         (self.output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         for stage in finished:
@@ -158,8 +196,10 @@ class Trainer:
             self.log(
                 f"  stage {stage['name']:<12} steps {stage['steps']:>5}  eval accuracy {acc:.3f}"
             )
+        adapter = f"; adapter: {self.output_dir / 'adapter'}" if is_peft(self.model) else ""
         self.log(
             f"Metrics: {self.output_dir / 'metrics.jsonl'}; model: {self.output_dir / 'model'}"
+            + adapter
         )
         if any(s.stage.trainer.tensorboard for s in self.plan.stages):
             self.log(f"Plots: tensorboard --logdir {self.output_dir / 'tensorboard'}")
@@ -175,13 +215,20 @@ class Trainer:
         )
         ref_model = None
         if plan.algorithm.needs_reference:
-            ref_model = copy.deepcopy(self.model).eval().requires_grad_(False)
-            if "ref_model" in tensors:
-                ref_model.load_state_dict(tensors["ref_model"])
+            ref_model = self._reference(tensors)
         if "optimizer" in tensors:
             optimizer.load_state_dict(tensors["optimizer"])
             scheduler.load_state_dict(tensors["scheduler"])
-        learner = PolicyLearner(self.model, ref_model, optimizer, scheduler, trainer, self.engine)
+        precision = Precision.of(trainer.mixed_precision, next(self.model.parameters()).device)
+        learner = PolicyLearner(
+            self.model, ref_model, optimizer, scheduler, trainer, self.engine, precision
+        )
+        if learner.scaler is not None and "scaler" in tensors:
+            learner.scaler.load_state_dict(tensors["scaler"]["state"])
+            learner.skipped_steps = tensors["scaler"]["skipped_steps"]
+        set_precision = getattr(self.engine, "set_precision", None)
+        if set_precision is not None:  # engines that sample with this process's model
+            set_precision(precision)
         return StepContext(
             config=self.config,
             stage=stage,
@@ -191,10 +238,25 @@ class Trainer:
             max_turns=self.max_turns,
         )
 
+    def _reference(self, tensors: dict[str, Any]) -> Any:
+        """The frozen reference for a KL term: with LoRA the base model (the same model with
+        its adapter disabled: no second copy); otherwise a copy of the model as it is now (at
+        the start of the stage), or as the checkpoint saved it."""
+        if is_peft(self.model):
+            return AdapterDisabled(self.model)
+        ref_model = copy.deepcopy(self.model).eval().requires_grad_(False)
+        if "ref_model" in tensors:
+            ref_model.load_state_dict(tensors["ref_model"])
+        return ref_model
+
     def _step(self, plan: StagePlan, ctx: StepContext, step: int) -> dict[str, Any]:
         """Training step ``step`` of the stage: the strategy's step, then the LR schedule."""
         start = time.perf_counter()
-        metrics = plan.strategy.step(ctx, step)
+        with torch.random.fork_rng(devices=_cuda_devices(self.model)):
+            # What draws from torch's RNG in a step (dropout: model.lora.dropout) depends on
+            # (seed, stage, step) only, so a resumed run draws what it would have.
+            torch.manual_seed(ctx.seed(step, TORCH_RNG_PURPOSE))
+            metrics = plan.strategy.step(ctx, step)
         scheduler = ctx.learner.scheduler
         scheduler.step()
         metrics["lr"] = scheduler.get_last_lr()[0]
@@ -288,14 +350,28 @@ class Trainer:
             finished_stages=finished,
         )
         learner = ctx.learner
+        peft = is_peft(self.model)  # LoRA: the adapter; the base loads again from its source
         tensors = {
-            "model": self.model.state_dict(),
+            "model": adapter_state_dict(self.model) if peft else self.model.state_dict(),
             "optimizer": learner.optimizer.state_dict(),
             "scheduler": learner.scheduler.state_dict(),
         }
-        if learner.ref_model is not None:
+        if isinstance(learner.ref_model, torch.nn.Module):  # a copy (not the LoRA base)
             tensors["ref_model"] = learner.ref_model.state_dict()
+        if learner.scaler is not None:
+            tensors["scaler"] = {
+                "state": learner.scaler.state_dict(),
+                "skipped_steps": learner.skipped_steps,
+            }
         save_checkpoint(self.output_dir, state, tensors)
+
+
+def _cuda_devices(model: Any) -> list[int]:
+    """The CUDA device of ``model``'s parameters, as ``fork_rng`` takes it ([] on a CPU)."""
+    device = next(model.parameters()).device
+    if device.type != "cuda":
+        return []
+    return [device.index if device.index is not None else torch.cuda.current_device()]
 
 
 def _same_config(saved: Path, config: RunConfig) -> bool:

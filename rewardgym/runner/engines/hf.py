@@ -42,6 +42,7 @@ from transformers.cache_utils import DynamicLayer
 
 from rewardgym.core.engine import Engine, Generation, SamplingParams, row_seeds
 from rewardgym.core.errors import ConfigError
+from rewardgym.runner.precision import Precision
 
 __all__ = ["HFEngine", "HFEngineConfig"]
 
@@ -65,8 +66,11 @@ class HFEngineConfig:
 class HFEngine(Engine):
     """Samples with a transformers causal LM, in-process, with the very model the trainer
     trains: weight updates are seen at once and :meth:`update_weights` only re-points the
-    engine when it is handed a different model object. The model is used in whatever mode
-    it is in (the trainer puts it in eval mode: no dropout while sampling)."""
+    engine when it is handed a different model object (a LoRA model is sampled from as it is,
+    adapter on). The model is used in whatever mode it is in (the trainer puts it in eval mode:
+    no dropout while sampling). :attr:`precision` is the autocast it samples under (set by the
+    trainer to the stage's ``trainer.mixed_precision``, so that sampler and trainer compute
+    the same distribution)."""
 
     name = "hf"
 
@@ -79,6 +83,11 @@ class HFEngine(Engine):
         )
         self.eos_ids = _eos_ids(model, tokenizer)
         self._keep_last = _accepts(model, "logits_to_keep")
+        self.precision = Precision()
+
+    def set_precision(self, precision: Precision) -> None:
+        """Sample under ``precision``'s autocast from now on (the trainer's, for a stage)."""
+        self.precision = precision
 
     def update_weights(self, model: Any) -> None:
         """A no-op when ``model`` is the engine's model (colocated: the trainer updated these
@@ -108,7 +117,7 @@ class HFEngine(Engine):
         seeds = row_seeds(params.seed, first_row, len(prompts))
         size = self.config.batch_size
         out: list[Generation] = []
-        with torch.inference_mode():
+        with torch.inference_mode(), self.precision.autocast():
             for first in range(0, len(prompts), size):
                 chunk = [list(p) for p in prompts[first : first + size]]
                 keys = torch.tensor(seeds[first : first + size], dtype=torch.long, device=device)
@@ -257,7 +266,10 @@ def _new_cache(config: Any, capacity: int) -> DynamicCache:
 
 def _accepts(model: Any, name: str) -> bool:
     """Whether ``model``'s forward takes the keyword ``name`` (older remote-code models lack
-    ``logits_to_keep``, which spares computing the prompt's logits)."""
+    ``logits_to_keep``, which spares computing the prompt's logits). A peft model passes
+    keywords on to its base model, which is asked instead."""
+    if hasattr(model, "peft_config") and hasattr(model, "get_base_model"):
+        model = model.get_base_model()
     try:
         return name in inspect.signature(model.forward).parameters
     except (TypeError, ValueError):

@@ -23,9 +23,11 @@ it weights by reference. The same code runs on a GPU (the ``vllm`` package) and 
   reuse its KV blocks instead of recomputing them.
 - **Weight updates** (:meth:`VLLMEngine.update_weights`): the trainer's ``state_dict`` is loaded
   in place through vLLM's ``reload_weights`` (no new engine, no disk), then the prefix cache is
-  reset, since cached blocks hold keys and values of the old weights. ``weight_sync="nccl"``
-  instead broadcasts the weights over NCCL with vLLM's weight-transfer engine (GPU only; for
-  engines in other processes, such as ``tensor_parallel_size > 1``).
+  reset, since cached blocks hold keys and values of the old weights. A LoRA policy sends its
+  merged weights (``W + BA``) under the base model's names, so vLLM runs the plain base
+  architecture. ``weight_sync="nccl"`` instead broadcasts the weights over NCCL with vLLM's
+  weight-transfer engine (GPU only; for engines in other processes, such as
+  ``tensor_parallel_size > 1``; not with ``model.lora``).
 - **In a Ray actor** the engine uses the :class:`~rewardgym.core.engine.Engine` capabilities:
   it owns its weights (``owns_weights``: the actor frees the transformers model once vLLM has
   loaded it), takes the trainer's ``state_dict`` by value in :meth:`VLLMEngine.load_weights`,
@@ -172,8 +174,9 @@ class VLLMEngine(Engine):
         self._seen = {"queries": 0, "hits": 0}
         self._dir = tempfile.mkdtemp(prefix="rewardgym-vllm-")
         try:
-            model.save_pretrained(self._dir)
-            tokenizer.save_pretrained(self._dir)
+            from rewardgym.runner.lora import save_merged
+
+            save_merged(model, tokenizer, self._dir)  # a LoRA model as its merged base model
             self.llm = self._start(model)
         except BaseException:
             shutil.rmtree(self._dir, ignore_errors=True)
@@ -313,12 +316,16 @@ class VLLMEngine(Engine):
     # -- weights --------------------------------------------------------------------------------
     def update_weights(self, model: Any) -> None:
         """Sample from ``model``'s current weights from now on: its ``state_dict`` is loaded
-        into vLLM's model in place (or broadcast over NCCL), then the prefix cache is reset."""
+        into vLLM's model in place (or broadcast over NCCL), then the prefix cache is reset. A
+        LoRA (peft) model sends its merged weights under the base model's names
+        (:func:`~rewardgym.runner.lora.merged_state_dict`)."""
+        from rewardgym.runner.lora import merged_state_dict
+
         self._check_open()
         if self.config.weight_sync == "nccl":
             self._broadcast(model)
         else:
-            self.load_weights(model.state_dict().items())
+            self.load_weights(merged_state_dict(model).items())
 
     def load_weights(self, weights: Iterable[tuple[str, Any]]) -> None:
         """Load (name, tensor) pairs in the checkpoint's names into vLLM's model, in place, and
