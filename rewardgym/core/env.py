@@ -48,6 +48,9 @@ class TextEnv(gym.Env[str, str]):
             reason is shown to the model).
         answer_forcing: an :class:`~rewardgym.core.forcing.AnswerForcing`: how the model is
             made to answer at a cut of its thinking trace, and how that answer is scored.
+        reply_role: who speaks the env's replies in a multi-turn episode, for models that read
+            prompts through a chat template: ``"user"`` (feedback, a new question) or
+            ``"tool"`` (the output of a tool the model called); see :attr:`reply_role`.
     and override :meth:`score` (e.g. to add a format term), :meth:`feedback` or
     :meth:`solution` (the gold response used for SFT warm-up).
 
@@ -65,6 +68,10 @@ class TextEnv(gym.Env[str, str]):
     # How the model is made to answer at a cut of its thinking (budgets, episodes, budget
     # evaluation), and how that answer is scored: see rewardgym.core.forcing.
     answer_forcing: ClassVar[AnswerForcing] = AnswerForcing()
+    # The role of the env's replies in the chat template's conversation: "user" (a new user
+    # turn) or "tool" (a tool's output). A template without a tool role gets "user" turns
+    # instead (rewardgym.strategies.prompts). Without a chat template it changes nothing.
+    reply_role: str = "user"
 
     def __init__(self, *, render_mode: str | None = None) -> None:
         super().__init__()

@@ -16,7 +16,9 @@ Every :class:`~rewardgym.core.env.TextEnv` carries one as ``answer_forcing``. An
 its thinking differently sets its own instance (``answer_forcing = AnswerForcing(think_end=
 "</reasoning>")``) or a subclass with another :meth:`~AnswerForcing.score`. Inserted text is
 context, never trained on. Strategies and evaluation read an env's protocol with
-:func:`forcing_of`, which also honours envs written for the earlier API (see there).
+:func:`forcing_of`, which also honours envs written for the earlier API (see there), and takes
+the run's own thinking conventions (``model.chat.think_end`` / ``answer_cue``: the model's
+markers, which win over the env's) as overrides.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
+from rewardgym.core.errors import ConfigError
 from rewardgym.core.types import Completion, Task, Verdict
 
-__all__ = ["AnswerForcing", "forcing_of"]
+__all__ = ["AnswerForcing", "forcing_of", "override_strings"]
 
 LEGACY_STRINGS = ("think_end", "truncation_marker", "answer_cue")
 LEGACY_METHODS = ("forced_answer_suffix", "score_forced_answer")
@@ -97,14 +100,68 @@ def _own_members(env: Any) -> set[str]:
 _warned: set[type] = set()
 
 
-def forcing_of(env: Any) -> AnswerForcing:
-    """The :class:`AnswerForcing` of ``env`` (a TextEnv, or a wrapper around one).
+def forcing_of(
+    env: Any, *, think_end: str | None = None, answer_cue: str | None = None
+) -> AnswerForcing:
+    """The :class:`AnswerForcing` of ``env`` (a TextEnv, or a wrapper around one), with
+    ``think_end`` / ``answer_cue`` replaced by the ones given (None keeps the env's; see
+    :func:`override_strings`).
 
     Deprecated, for one release: an env that still sets the strings ``think_end``,
     ``truncation_marker`` or ``answer_cue`` as its own attributes, or overrides
     ``forced_answer_suffix(truncated)`` / ``score_forced_answer(trace, answer, task)``, keeps its
     behaviour, with a :class:`DeprecationWarning` naming the ``answer_forcing`` to set instead.
     """
+    forcing = _env_forcing(env)
+    return override_strings(forcing, think_end=think_end, answer_cue=answer_cue, env=env)
+
+
+def override_strings(
+    forcing: AnswerForcing,
+    *,
+    think_end: str | None = None,
+    answer_cue: str | None = None,
+    env: Any = None,
+) -> AnswerForcing:
+    """``forcing`` with its ``think_end`` and ``answer_cue`` replaced (``dataclasses.replace``;
+    None keeps the string as it is): a run's thinking conventions (``model.chat.think_end`` /
+    ``model.chat.answer_cue``) over an env's. A subclass of :class:`AnswerForcing` keeps its
+    own :meth:`~AnswerForcing.suffix` and :meth:`~AnswerForcing.score`, which see the new
+    strings through ``self``. An env of the earlier API that writes its own
+    ``forced_answer_suffix`` / ``score_forced_answer`` (``env``, for the message) would not
+    read them: that, and a subclass that cannot be copied with new strings, is a
+    :class:`~rewardgym.core.errors.ConfigError`."""
+    changes = {
+        name: value
+        for name, value in (("think_end", think_end), ("answer_cue", answer_cue))
+        if value is not None
+    }
+    if not changes:
+        return forcing
+    keys = " and ".join(f"model.chat.{name}" for name in changes)
+    owner = type(getattr(env, "unwrapped", env)).__name__ if env is not None else "the env"
+    if isinstance(forcing, _LegacyForcing):
+        methods = sorted(_own_members(forcing._env) & set(LEGACY_METHODS))
+        raise ConfigError(
+            f"{keys} cannot replace the answer-forcing strings of {owner}: it overrides "
+            f"{', '.join(methods)} (deprecated TextEnv methods), which do not read them. Give the "
+            "env an answer_forcing (rewardgym.core.forcing.AnswerForcing, or a subclass whose "
+            f"suffix() / score() read self.think_end and self.answer_cue), or remove {keys}."
+        )
+    try:
+        return replace(forcing, **changes)
+    except TypeError as exc:  # a subclass whose __init__ does not take the dataclass fields
+        raise ConfigError(
+            f"{keys} cannot replace the answer-forcing strings of {owner}: its "
+            f"{type(forcing).__name__} cannot be copied with new strings "
+            f"(dataclasses.replace: {exc}). Make it a dataclass subclass of AnswerForcing "
+            f"without an __init__ of its own, or remove {keys}."
+        ) from exc
+
+
+def _env_forcing(env: Any) -> AnswerForcing:
+    """The env's own protocol (its ``answer_forcing``, or its legacy members; see
+    :func:`forcing_of`)."""
     base = getattr(env, "unwrapped", env)
     forcing = getattr(base, "answer_forcing", None)
     if not isinstance(forcing, AnswerForcing):
@@ -120,7 +177,7 @@ def forcing_of(env: Any) -> AnswerForcing:
             "instead (rewardgym.core.forcing.AnswerForcing(think_end=..., truncation_marker=..., "
             "answer_cue=...), or a subclass overriding suffix() / score()).",
             DeprecationWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller of forcing_of
         )
     strings = {n: getattr(base, n) for n in LEGACY_STRINGS if n in legacy}
     forcing = replace(forcing, **strings)

@@ -16,7 +16,8 @@ with ``hint="start"``, a START-style hint). Each model turn is either
 Turn ``max_turns`` is always final: if it still contains code, the code is not run, the blocks
 are removed from the text, and what is left is scored (an answer is read from prose, never from
 code). The tool's output is an observation: the runner appends it to the conversation and masks
-it out of the loss; it is never trained on.
+it out of the loss; it is never trained on. With a chat template the output is a ``tool`` turn
+(``reply_role``), or a ``user`` turn where the template has no tool role.
 """
 
 from __future__ import annotations
@@ -202,6 +203,8 @@ def format_output(result: SandboxResult, config: SandboxConfig, max_chars: int) 
 # -- the environment -----------------------------------------------------------------------------
 class PythonToolEnv(TextEnv):
     """A task env plus a sandboxed Python interpreter the model may call; see the module docs."""
+
+    reply_role = "tool"  # the interpreter's output is a tool turn where the chat template has one
 
     def __init__(self, config: PythonToolConfig | None = None, *, render_mode: str | None = None):
         super().__init__(render_mode=render_mode)
