@@ -101,7 +101,7 @@ def evaluate_budgets(
     ``samples`` traces per task; answers are sampled with ``params`` (at most
     ``params.max_new_tokens`` tokens), traces with the same temperature and top-p."""
     env = collector.sampler().unwrapped
-    engine, tokenizer = collector.engine, collector.tokenizer
+    engine, prompts = collector.engine, collector.prompts
     points = [0, *schedule.budgets]
     correct = [0] * len(points)
     lengths, ended = [], []
@@ -111,11 +111,11 @@ def evaluate_budgets(
             params, max_new_tokens=schedule.max_budget, seed=derive_seed(seed, 3, first)
         )
         traces = think(
-            engine, tokenizer, env, tasks[first : first + batch_tasks], samples, trace_params
+            engine, prompts, env, tasks[first : first + batch_tasks], samples, trace_params
         )
         cuts = [[0, *schedule.cut_points(len(t))] for t in traces]
         answer_params = replace(params, seed=derive_seed(seed, 4, first))
-        answers = force_answers(engine, tokenizer, env, traces, cuts, 1, answer_params)
+        answers = force_answers(engine, prompts, env, traces, cuts, 1, answer_params)
         for answer in answers:
             correct[answer.point] += answer.verdict.correct
         lengths += [len(t) for t in traces]

@@ -9,6 +9,12 @@ holds the run's verifier pool on Ray workers, and every env the run makes gets i
 (``make(env_id, verifier_pool=pool)``); envs made elsewhere in the process keep their default
 pool (:func:`~rewardgym.core.verify.shared_pool`).
 
+How prompts reach the model: :func:`build_runtime` builds the run's
+:class:`~rewardgym.strategies.prompts.PromptFormat` from the tokenizer and ``model.chat`` (the
+collector carries it, as ``collector.prompts``) and renders one real prompt of the env with it
+(and one reply, for a multi-turn env), so that a chat template that cannot render them, or
+``model.chat`` keys that would be ignored, fail before any step.
+
 Where the Ray runtime lives: on the rollout collector that :func:`build_runtime` returns, as
 ``collector.ray_runtime`` (None without Ray). The collector makes the envs that score through
 the runtime's pool, and callers hand it back to :func:`close_runtime`, which closes the envs,
@@ -24,6 +30,7 @@ from typing import Any
 from rewardgym.core.make import make
 from rewardgym.core.registry import ENGINES
 from rewardgym.runner.setup import RunPlan, engine_name, model_device
+from rewardgym.strategies.prompts import PromptFormat
 from rewardgym.strategies.rollouts import RolloutCollector
 
 __all__ = ["build_runtime", "close_runtime"]
@@ -49,22 +56,40 @@ def build_runtime(plan: RunPlan) -> tuple[Any, Any, Any, RolloutCollector, int]:
         engine = _build_engine(plan, model, tokenizer)
         pool = None if ray_runtime is None else ray_runtime.verifier_pool
         env_id, env_params = config.env.id, dict(config.env.params)
+        prompts = PromptFormat(
+            tokenizer, config.model.chat, turn_separator=config.rollout.turn_separator
+        )
         probe = make(env_id, verifier_pool=pool, **env_params)
-        max_turns = int(getattr(probe.unwrapped, "max_turns", 1))
-        probe.close()
+        try:
+            max_turns = int(getattr(probe.unwrapped, "max_turns", 1))
+            _check_prompts(prompts, probe, max_turns)
+        finally:
+            probe.close()
         collector = RolloutCollector(
             lambda: make(env_id, verifier_pool=pool, **env_params),
             engine,
             tokenizer,
             max_context=int(getattr(model.config, "max_position_embeddings", 2048)),
-            turn_separator=config.rollout.turn_separator,
             env_threads=config.rollout.env_threads,
+            prompts=prompts,
         )
     except BaseException:
         _close_all(None, engine, ray_runtime)
         raise
     collector.ray_runtime = ray_runtime  # what close_runtime closes last
     return model, tokenizer, engine, collector, max_turns
+
+
+def _check_prompts(prompts: PromptFormat, env: Any, max_turns: int) -> None:
+    """With a chat template, render the env's first prompt (and, for a multi-turn env, a reply
+    in its role); with ``model.chat.think_end`` / ``answer_cue``, apply them to the env's
+    answer-forcing protocol: a ConfigError now rather than at a step."""
+    if prompts.templated:
+        prompt, _ = env.reset(seed=0)
+        reply = "Your answer is incorrect. Please try again." if max_turns > 1 else None
+        prompts.check(prompt, reply=reply, role=prompts.reply_role(env))
+    if prompts.chat.think_end is not None or prompts.chat.answer_cue is not None:
+        prompts.forcing(env)
 
 
 def _build_engine(plan: RunPlan, model: Any, tokenizer: Any) -> Any:

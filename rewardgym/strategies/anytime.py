@@ -106,7 +106,7 @@ class Anytime(Strategy):
         trace_params = SamplingParams(
             schedule.max_budget, rollout.temperature, rollout.top_p, rollout.stop, ctx.seed(step, 1)
         )
-        traces = think(ctx.engine, ctx.tokenizer, ctx.env, tasks, rollout.group_size, trace_params)
+        traces = think(ctx.engine, ctx.prompts, ctx.env, tasks, rollout.group_size, trace_params)
         temperature = (
             rollout.temperature if c.summary_temperature is None else c.summary_temperature
         )
@@ -114,9 +114,7 @@ class Anytime(Strategy):
             c.summary_max_tokens, temperature, rollout.top_p, rollout.stop, ctx.seed(step, 2)
         )
         cuts = [schedule.cut_points(len(t)) for t in traces]
-        answers = force_answers(
-            ctx.engine, ctx.tokenizer, ctx.env, traces, cuts, c.summaries, params
-        )
+        answers = force_answers(ctx.engine, ctx.prompts, ctx.env, traces, cuts, c.summaries, params)
         rollout_s = time.perf_counter() - start
 
         n, m = len(traces), len(schedule.budgets)

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from rewardgym.core.config import RunConfig, Stage
     from rewardgym.core.engine import Engine
     from rewardgym.core.env import TextEnv
+    from rewardgym.strategies.prompts import PromptFormat
     from rewardgym.strategies.rollouts import RolloutCollector
 
 __all__ = ["Learner", "LossFn", "LossPart", "StepContext", "Strategy", "require_methods"]
@@ -134,6 +135,12 @@ class StepContext:
     @property
     def tokenizer(self) -> Any:
         return self.rollouts.tokenizer
+
+    @property
+    def prompts(self) -> PromptFormat:
+        """How env text becomes the model's ids (chat template, answer-forcing strings): use it
+        for every prompt a strategy encodes."""
+        return self.rollouts.prompts
 
     @property
     def env(self) -> TextEnv:

@@ -4,9 +4,12 @@ Each step takes ``rollout.prompts_per_step`` demonstrations: from a JSONL file o
 ``{"prompt": ..., "response": ...}`` lines when the algorithm's config has ``source="jsonl"``
 (and ``path``; read and checked in full before the model loads; batches drawn by step from a
 permutation per epoch, :func:`~rewardgym.strategies.data.batch_at`), else freshly drawn tasks and
-the env's gold solutions (:meth:`~rewardgym.core.env.TextEnv.solution`). A row is the prompt,
-then the response and the EOS token, all trained; the algorithm's ``loss(logprobs, mask,
-scale)`` (an NLL, for ``sft``) runs on them, the log-probs taken at temperature 1.
+the env's gold solutions (:meth:`~rewardgym.core.env.TextEnv.solution`). A row is the prompt
+(as the run's :class:`~rewardgym.strategies.prompts.PromptFormat` renders it: through the chat
+template, or BOS + text), then the response and the EOS token, trained (with a chat template the
+tokenizer's EOS is the end-of-turn token, ``<|im_end|>``, ``<|eot_id|>``: the row ends the
+assistant's turn as the model should); the algorithm's ``loss(logprobs, mask, scale)`` (an NLL,
+for ``sft``) runs on them, the log-probs taken at temperature 1.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from rewardgym.core.make import make
 from rewardgym.strategies.base import LossPart, StepContext, Strategy, require_methods
 from rewardgym.strategies.batch import TokenBatch, pack
 from rewardgym.strategies.data import DEMONSTRATION_KEYS, batch_at, read_jsonl
-from rewardgym.strategies.rollouts import encode_prompt, encode_text
+from rewardgym.strategies.prompts import encode_text
 
 __all__ = ["Demonstrations", "DemonstrationsConfig", "supervised_batch"]
 
@@ -78,13 +81,14 @@ class Demonstrations(Strategy):
 
 
 def supervised_batch(ctx: StepContext, pairs: Sequence[tuple[str, str]]) -> TokenBatch:
-    """(prompt, response) text pairs as rows: the prompt, then the response and EOS, trained."""
+    """(prompt, response) text pairs as rows: the prompt (``ctx.prompts``), then the response
+    and EOS, trained."""
     eos = ctx.tokenizer.eos_token_id
     responses = [
         encode_text(ctx.tokenizer, r) + ([eos] if eos is not None else []) for _, r in pairs
     ]
     return pack(
-        [encode_prompt(ctx.tokenizer, p) for p, _ in pairs],
+        [ctx.prompts.prompt_ids(p) for p, _ in pairs],
         responses,
         [[1.0] * len(r) for r in responses],
         None,

@@ -227,13 +227,13 @@ class Episodic(Strategy):
             rollout.max_new_tokens, rollout.temperature, rollout.top_p, rollout.stop,
             ctx.seed(step, 1),
         )  # fmt: skip
-        traces = think(ctx.engine, ctx.tokenizer, ctx.env, tasks, rollout.group_size, trace_params)
+        traces = think(ctx.engine, ctx.prompts, ctx.env, tasks, rollout.group_size, trace_params)
         final_params = SamplingParams(
             c.probe_max_tokens, rollout.temperature, rollout.top_p, rollout.stop,
             ctx.seed(step, 2),
         )  # fmt: skip
         ends = [[len(t)] for t in traces]
-        finals = force_answers(ctx.engine, ctx.tokenizer, ctx.env, traces, ends, 1, final_params)
+        finals = force_answers(ctx.engine, ctx.prompts, ctx.env, traces, ends, 1, final_params)
         n = len(traces)
         if getattr(ctx.algorithm, "needs_probes", True):
             points = [episode_cuts(ctx.tokenizer, t, c.segmenter) for t in traces]
@@ -241,7 +241,7 @@ class Episodic(Strategy):
                 final_params, temperature=c.probe_temperature, seed=ctx.seed(step, 3)
             )
             probes = force_answers(
-                ctx.engine, ctx.tokenizer, ctx.env, traces, points, c.probes, probe_params
+                ctx.engine, ctx.prompts, ctx.env, traces, points, c.probes, probe_params
             )
         else:  # outcome only: one episode per trace, no probes
             points = [[0, len(t)] if len(t) else [0] for t in traces]

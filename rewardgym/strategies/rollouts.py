@@ -4,10 +4,12 @@ For each task the collector keeps G environments on that task (rows of a group a
 row i belongs to group i // G). Each round, every unfinished row's context (prompt, earlier
 model turns and env replies, all as token ids) goes to the engine in one batch; the sampled
 :class:`~rewardgym.core.engine.Generation` is stepped through the row's env as a
-:class:`~rewardgym.core.types.Completion` carrying its token ids and log-probs. A reply from a
-multi-turn env is tokenised (wrapped in ``rollout.turn_separator``) and appended to the row's
-context with a loss mask of 0: only tokens the model sampled are trained on. The sampled ids are
-used as they are; model text is never re-tokenised.
+:class:`~rewardgym.core.types.Completion` carrying its token ids and log-probs. Prompts and the
+replies of a multi-turn env become ids through the collector's
+:class:`~rewardgym.strategies.prompts.PromptFormat` (``collector.prompts``: the model's chat
+template, or BOS + text and replies wrapped in ``rollout.turn_separator``); a reply is appended
+to the row's context with a loss mask of 0: only tokens the model sampled are trained on. The
+sampled ids are used as they are; model text is never re-tokenised.
 
 A row ends when its env terminates or truncates, or when the next turn would not fit in the
 model's context (``finish_reason="context"``). Its reward is the sum of its turn rewards; it is
@@ -28,6 +30,7 @@ import numpy as np
 from rewardgym.core.engine import Engine, Generation, SamplingParams
 from rewardgym.core.env import TextEnv
 from rewardgym.core.types import Completion, Task, Verdict
+from rewardgym.strategies.prompts import PromptFormat, encode_prompt, encode_text
 
 __all__ = [
     "Episode",
@@ -43,17 +46,6 @@ def derive_seed(*parts: int) -> int:
     """A 31-bit seed derived from ``parts`` (run seed, stage, step, ...): independent streams
     for every (stage, step, purpose), so a resumed run samples exactly what it would have."""
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] >> 1)
-
-
-def encode_text(tokenizer: Any, text: str) -> list[int]:
-    """``text`` as token ids, without special tokens."""
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
-def encode_prompt(tokenizer: Any, text: str) -> list[int]:
-    """A prompt as token ids: the tokenizer's BOS token (when it has one), then the text."""
-    bos = getattr(tokenizer, "bos_token_id", None)
-    return ([bos] if bos is not None else []) + encode_text(tokenizer, text)
 
 
 def score_metrics(
@@ -118,7 +110,9 @@ class RolloutCollector:
     ``make_env`` builds one environment (called as more rows are needed; envs are reused
     between batches). ``max_context``: the model's context length; a turn that would not fit
     ends its row. ``env_threads`` > 1 steps the envs of a round in a thread pool (useful when
-    verifiers wait on worker processes).
+    verifiers wait on worker processes). ``prompts``: how env text becomes ids (default: the
+    tokenizer's chat template when it has one, else BOS + text with replies wrapped in
+    ``turn_separator``; a format given carries its own separator).
     """
 
     def __init__(
@@ -130,10 +124,12 @@ class RolloutCollector:
         max_context: int,
         turn_separator: str = "\n",
         env_threads: int = 1,
+        prompts: PromptFormat | None = None,
     ) -> None:
         self.make_env, self.engine, self.tokenizer = make_env, engine, tokenizer
         self.max_context = max_context
-        self.turn_separator = turn_separator
+        self.prompts = prompts or PromptFormat(tokenizer, turn_separator=turn_separator)
+        self.turn_separator = self.prompts.turn_separator
         self.env_threads = env_threads
         self._envs: list[TextEnv] = []
         self._sampler: TextEnv | None = None
@@ -159,12 +155,13 @@ class RolloutCollector:
         the first turn; later turns use seeds derived from it."""
         rows = [task for task in tasks for _ in range(group_size)]
         envs = self._env_pool(len(rows))
-        episodes = []
+        episodes, prompts, encoded = [], [], {}  # encoded: each distinct prompt's ids, once
         for env, task in zip(envs, rows, strict=False):
             prompt, _ = env.reset(options={"task": task})
-            episodes.append(
-                Episode(task=task, prompt_ids=tuple(encode_prompt(self.tokenizer, prompt)))
-            )
+            if prompt not in encoded:
+                encoded[prompt] = tuple(self.prompts.prompt_ids(prompt))
+            prompts.append(prompt)
+            episodes.append(Episode(task=task, prompt_ids=encoded[prompt]))
         turn = 0
         while True:
             active = [i for i, e in enumerate(episodes) if not e.done]
@@ -177,7 +174,8 @@ class RolloutCollector:
             )
             results = self._step_all([envs[i] for i in active], generations)
             for i, generation, result in zip(active, generations, results, strict=False):
-                episodes[i] = self._advance(episodes[i], generation, *result)
+                reply = self._reply(envs[i], prompts[i], generation, result)
+                episodes[i] = self._advance(episodes[i], generation, reply, *result)
             turn += 1
         return episodes
 
@@ -211,10 +209,20 @@ class RolloutCollector:
         with concurrent.futures.ThreadPoolExecutor(self.env_threads) as pool:
             return list(pool.map(step, zip(envs, generations, strict=False)))
 
+    def _reply(self, env: TextEnv, prompt: str, generation: Generation, result: tuple) -> list:
+        """The ids of the env's reply to ``generation`` (none when the episode is over):
+        :meth:`PromptFormat.reply_ids <rewardgym.strategies.prompts.PromptFormat.reply_ids>`."""
+        observation, _, terminated, truncated, _ = result
+        if terminated or truncated or not observation:
+            return []
+        role = self.prompts.reply_role(env)
+        return self.prompts.reply_ids(prompt, observation, generation.token_ids, role)
+
+    @staticmethod
     def _advance(
-        self,
         episode: Episode,
         generation: Generation,
+        reply: list[int],
         observation: str,
         reward: float,
         terminated: bool,
@@ -225,10 +233,7 @@ class RolloutCollector:
         mask = [True] * len(ids)
         logprobs = list(generation.logprobs)
         done = terminated or truncated
-        if not done and observation:
-            reply = encode_text(
-                self.tokenizer, f"{self.turn_separator}{observation}{self.turn_separator}"
-            )
+        if reply:
             ids += reply
             mask += [False] * len(reply)
             logprobs += [0.0] * len(reply)

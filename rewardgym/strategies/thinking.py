@@ -10,6 +10,12 @@ only) and is scored by the same protocol. Inserted tokens are context, never tra
 sit in the prompt part of the rows the trainer builds, or in the untrained head of a
 :class:`~rewardgym.strategies.batch.Continuations` row.
 
+Prompts and the forcing strings come from the run's
+:class:`~rewardgym.strategies.prompts.PromptFormat`: with a chat template, a trace is sampled
+after the rendered prompt (generation prompt and ``model.chat.think_open`` included), so a forced
+answer's context is that prompt, the trace's first tokens and the suffix, all inside the
+assistant's turn; ``model.chat.think_end`` / ``answer_cue`` replace the env's strings.
+
 Everything goes through the engine in one call per phase (all traces, then all forced answers).
 Prefix reuse: the ``hf`` engine prefills identical contexts once (the samples forced from one
 cut share one prefill) but prefills the contexts of different cuts of the same trace
@@ -20,16 +26,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import torch
 
 from rewardgym.core.engine import Engine, SamplingParams
 from rewardgym.core.env import TextEnv
-from rewardgym.core.forcing import forcing_of
 from rewardgym.core.types import Task, Verdict
 from rewardgym.strategies.batch import Continuations
-from rewardgym.strategies.rollouts import encode_prompt, encode_text
+from rewardgym.strategies.prompts import PromptFormat, encode_text
 
 __all__ = ["ForcedAnswer", "Trace", "continuations", "force_answers", "think"]
 
@@ -74,29 +78,30 @@ class ForcedAnswer:
 
 def think(
     engine: Engine,
-    tokenizer: Any,
+    prompts: PromptFormat,
     env: TextEnv,
     tasks: Sequence[Task],
     group_size: int,
     params: SamplingParams,
 ) -> list[Trace]:
     """``group_size`` thinking traces per task (a task's traces contiguous), each at most
-    ``params.max_new_tokens`` tokens, stopped at the env's end-of-thinking marker (added to
-    ``params.stop``)."""
-    think_end = forcing_of(env).think_end
-    prompts = [tuple(encode_prompt(tokenizer, t.prompt)) for t in tasks for _ in range(group_size)]
+    ``params.max_new_tokens`` tokens after the task's prompt (as ``prompts`` renders it),
+    stopped at the end-of-thinking marker (added to ``params.stop``)."""
+    think_end = prompts.forcing(env).think_end
+    ids = [tuple(prompts.prompt_ids(t.prompt)) for t in tasks]
+    prompt_ids = [p for p in ids for _ in range(group_size)]
     rows = [t for t in tasks for _ in range(group_size)]
     stop = tuple(dict.fromkeys((*params.stop, think_end)))
-    generations = engine.generate([list(p) for p in prompts], replace(params, stop=stop))
+    generations = engine.generate([list(p) for p in prompt_ids], replace(params, stop=stop))
     return [
         Trace(task, prompt, g.token_ids, g.logprobs, g.text, think_end in g.text)
-        for task, prompt, g in zip(rows, prompts, generations, strict=True)
+        for task, prompt, g in zip(rows, prompt_ids, generations, strict=True)
     ]
 
 
 def force_answers(
     engine: Engine,
-    tokenizer: Any,
+    prompts: PromptFormat,
     env: TextEnv,
     traces: Sequence[Trace],
     cuts: Sequence[Sequence[int]],
@@ -104,8 +109,9 @@ def force_answers(
     params: SamplingParams,
 ) -> list[ForcedAnswer]:
     """``samples`` forced answers at each cut of each trace, ordered by trace, then cut point,
-    then sample. ``cuts[i]`` lists how many tokens of trace i each cut point keeps."""
-    forcing = forcing_of(env)
+    then sample. ``cuts[i]`` lists how many tokens of trace i each cut point keeps; the
+    suffix is the one of ``prompts.forcing(env)``."""
+    forcing, tokenizer = prompts.forcing(env), prompts.tokenizer
     suffixes = {flag: encode_text(tokenizer, forcing.suffix(bool(flag))) for flag in (0, 1)}
     texts: dict[tuple[int, int], str] = {}
     keys, contexts = [], []

@@ -21,6 +21,7 @@ from rewardgym.runner.model_config import DEFAULT_CHARSET  # noqa: E402
 from rewardgym.runner.models import char_tokenizer  # noqa: E402
 from rewardgym.runner.trainer import Trainer  # noqa: E402
 from rewardgym.strategies.episodic import EpisodeSegmenter, episode_cuts  # noqa: E402
+from rewardgym.strategies.prompts import PromptFormat  # noqa: E402
 from rewardgym.strategies.rollouts import encode_prompt, encode_text  # noqa: E402
 from rewardgym.strategies.thinking import Trace, force_answers, think  # noqa: E402
 
@@ -54,6 +55,11 @@ def tokenizer():
     return char_tokenizer(DEFAULT_CHARSET)
 
 
+@pytest.fixture(scope="module")
+def prompts(tokenizer):
+    return PromptFormat(tokenizer)  # no chat template: BOS + text
+
+
 def _trace(tokenizer, task, text, ended):
     ids = tuple(encode_text(tokenizer, text))
     return Trace(
@@ -61,24 +67,24 @@ def _trace(tokenizer, task, text, ended):
     )
 
 
-def test_think_stops_at_the_end_of_thinking_marker(tokenizer):
+def test_think_stops_at_the_end_of_thinking_marker(tokenizer, prompts):
     env = make("rewardgym/arithmetic-v0", prompt_style="plain")
     engine = EchoEngine(tokenizer, "1,2,3</think>tail")
     _, info = env.reset(seed=0)
-    traces = think(engine, tokenizer, env.unwrapped, [info["task"]], 3, SamplingParams(64))
+    traces = think(engine, prompts, env.unwrapped, [info["task"]], 3, SamplingParams(64))
     assert len(traces) == 3 and all(t.ended and t.text == "1,2,3</think>" for t in traces)
-    cut = think(engine, tokenizer, env.unwrapped, [info["task"]], 1, SamplingParams(4))
+    cut = think(engine, prompts, env.unwrapped, [info["task"]], 1, SamplingParams(4))
     assert not cut[0].ended and cut[0].text == "1,2,"
 
 
-def test_forced_answers_insert_the_suffix_as_context(tokenizer):
+def test_forced_answers_insert_the_suffix_as_context(tokenizer, prompts):
     env = make("rewardgym/arithmetic-v0", prompt_style="plain").unwrapped
     task = Task(prompt="2+3=", answer="5", id="t")
     closed = _trace(tokenizer, task, "2,5</think>", ended=True)
     open_ = _trace(tokenizer, task, "2,5,7", ended=False)
     engine = EchoEngine(tokenizer, "5")
     cuts = [[2, len(closed)], [len(open_)]]
-    answers = force_answers(engine, tokenizer, env, [closed, open_], cuts, 2, SamplingParams(3))
+    answers = force_answers(engine, prompts, env, [closed, open_], cuts, 2, SamplingParams(3))
     assert [(a.trace, a.point) for a in answers] == [(0, 0), (0, 0), (0, 1), (0, 1), (1, 0), (1, 0)]
     truncated = encode_text(tokenizer, env.answer_forcing.suffix(True))
     cue = encode_text(tokenizer, env.answer_forcing.suffix(False))
@@ -89,18 +95,18 @@ def test_forced_answers_insert_the_suffix_as_context(tokenizer):
     assert answers[0].suffix_len == len(truncated) and answers[2].suffix_len == len(cue)
     assert all(a.verdict.correct and a.text == "5" for a in answers)
     wrong = force_answers(
-        EchoEngine(tokenizer, "4"), tokenizer, env, [closed], [[2]], 1, SamplingParams(3)
+        EchoEngine(tokenizer, "4"), prompts, env, [closed], [[2]], 1, SamplingParams(3)
     )
     assert not wrong[0].verdict.correct
 
 
-def test_format_rule_two_end_markers_score_zero(tokenizer):
+def test_format_rule_two_end_markers_score_zero(tokenizer, prompts):
     env = make("rewardgym/arithmetic-v0", prompt_style="plain").unwrapped
     task = Task(prompt="2+3=", answer="5", id="t")
     doubled = _trace(tokenizer, task, "2</think>5</think>", ended=True)
     answers = force_answers(
         EchoEngine(tokenizer, "5"),
-        tokenizer,
+        prompts,
         env,
         [doubled],
         [[len(doubled)]],
