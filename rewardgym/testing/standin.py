@@ -23,26 +23,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from rewardgym.testing.chat import LLAMA3_TEMPLATE, QWEN2_TEMPLATE
+
 __all__ = ["FAMILIES", "Family", "save_standin"]
 
-# Qwen2.5-Instruct's ChatML template, reduced to what rewardgym uses (system / user / assistant /
-# tool turns; the default system prompt when none is given).
-QWEN25_TEMPLATE = (
-    "{%- if messages[0]['role'] == 'system' %}"
-    "{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}"
-    "{%- else %}"
-    "{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
-    "assistant.<|im_end|>\\n' }}"
-    "{%- endif %}"
-    "{%- for message in messages %}"
-    "{%- if message['role'] == 'tool' %}"
-    "{{- '<|im_start|>user\\n<tool_response>\\n' + message['content'] + "
-    "'\\n</tool_response><|im_end|>\\n' }}"
-    "{%- elif message['role'] != 'system' or not loop.first %}"
-    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
-    "{%- endif %}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+# Qwen2.5-Instruct's ChatML template: Qwen2's, with Qwen2.5's default system message.
+QWEN25_TEMPLATE = QWEN2_TEMPLATE.replace(
+    "You are a helpful assistant.",
+    "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
 )
 
 # DeepSeek-R1-Distill's template (the revision that opens the thinking itself), reduced likewise.
@@ -58,19 +46,6 @@ R1_TEMPLATE = (
     "{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<｜Assistant｜><think>\\n' }}{%- endif %}"
 )
-
-# Llama-3-Instruct's template, reduced likewise.
-LLAMA3_TEMPLATE = (
-    "{{- bos_token }}"
-    "{%- for message in messages %}"
-    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + "
-    "message['content'] | trim + '<|eot_id|>' }}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}"
-    "{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
-    "{%- endif %}"
-)
-
 
 @dataclass(frozen=True)
 class Family:
