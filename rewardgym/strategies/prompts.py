@@ -208,6 +208,14 @@ class PromptFormat:
                 f"wrote {text[:80]!r}); is it a chat template (it must loop over `messages`)? "
                 f"{_FIX}"
             )
+        think_open = self.chat.think_open
+        rendered = self._render(self._conversation(prompt), generation_prompt=True)
+        if think_open.strip() and rendered.rstrip().endswith(think_open.strip()):
+            raise ConfigError(
+                f"model.chat.think_open is {think_open!r}, but {self._name()} already ends its "
+                f"generation prompt with it, so prompts would open the thinking twice. Leave "
+                "model.chat.think_open empty for this model."
+            )
         if reply is not None:
             self.reply_ids(prompt, reply, (), role)
 

@@ -420,3 +420,13 @@ def test_grpo_trains_on_templated_prompts(tmp_path, monkeypatch):
     assert second_turns and all(t.endswith("<|im_start|>assistant\n") for t in second_turns)
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 2]
+
+
+def test_think_open_that_the_template_already_writes_is_a_config_error():
+    from rewardgym.testing.standin import R1_TEMPLATE
+
+    tokenizer = chat_tokenizer("qwen2")
+    tokenizer.chat_template = R1_TEMPLATE  # its generation prompt ends with "<think>\n"
+    PromptFormat(tokenizer, ChatSection()).check("What is 2+2?")
+    with pytest.raises(ConfigError, match="open the thinking twice"):
+        PromptFormat(tokenizer, ChatSection(think_open="<think>\n")).check("What is 2+2?")
