@@ -5,10 +5,11 @@ It holds the policy, its frozen reference model (when the algorithm needs one), 
 and its LR schedule (stepped by the trainer once per training step), and the engine. A strategy asks it for log-probs (the policy's with grad, the reference's
 without) and hands it :class:`~rewardgym.strategies.base.LossPart` s to train on.
 :meth:`PolicyLearner.update` runs ``trainer.updates_per_batch`` optimizer steps; each splits
-every part into ``trainer.grad_accum`` micro-batches (never splitting a part's units),
-back-propagates each micro-batch's share of the loss, clips the gradient norm to
-``trainer.max_grad_norm``, refuses a non-finite gradient (the optimizer does not step; the error
-says what to change), and steps. Then the engine takes the new weights.
+every part into micro-batches (``trainer.grad_accum`` of them, or by the token budget
+``trainer.micro_batch_tokens``; never splitting a part's units; rows packed into one sequence
+with ``trainer.packing``), back-propagates each micro-batch's share of the loss, clips the
+gradient norm to ``trainer.max_grad_norm``, refuses a non-finite gradient (the optimizer does
+not step; the error says what to change), and steps. Then the engine takes the new weights.
 
 The log-prob gap: during the first optimizer step of an update, before any weight changes,
 every log-prob the policy computes for a part marked ``sampled`` is compared with the sampler's
@@ -43,7 +44,12 @@ from rewardgym.runner.models import update_mode
 from rewardgym.runner.precision import Precision
 from rewardgym.runner.prefix import prefix_logprobs
 from rewardgym.strategies.base import LossPart
-from rewardgym.strategies.batch import Continuations, TokenBatch, micro_batches
+from rewardgym.strategies.batch import (
+    Continuations,
+    TokenBatch,
+    micro_batches,
+    token_micro_batches,
+)
 
 __all__ = ["PolicyLearner"]
 
@@ -76,8 +82,9 @@ class PolicyLearner:
 
     # -- log-probs -----------------------------------------------------------------------------
     def logprobs(self, batch: TokenBatch, temperature: float) -> torch.Tensor:
+        packed = self.trainer.packing
         with self.precision.autocast(), update_mode(self.model):
-            logprobs = sequence_logprobs(self.model, batch, temperature)  # (n, T)
+            logprobs = sequence_logprobs(self.model, batch, temperature, packed=packed)  # (n, T)
         self._measure(logprobs, batch.old_logprobs, batch.mask)
         return logprobs
 
@@ -85,10 +92,11 @@ class PolicyLearner:
         if self.ref_model is None:
             return None
         out = torch.zeros_like(batch.old_logprobs)  # (N, T)
+        packed = self.trainer.packing
         with torch.no_grad(), self.precision.autocast():
-            for rows in micro_batches(batch.num_rows, self.trainer.grad_accum):
+            for rows in _micro_batches(batch, None, self.trainer):
                 part = batch.select(rows)
-                lp = sequence_logprobs(self.ref_model, part, temperature)  # (n, T')
+                lp = sequence_logprobs(self.ref_model, part, temperature, packed=packed)  # (n, T')
                 out[rows, : lp.shape[1]] = lp
         return out
 
@@ -109,11 +117,21 @@ class PolicyLearner:
                 )
             with torch.no_grad(), self.precision.autocast():
                 return prefix_logprobs(
-                    self.ref_model, batch, continuations, temperature, continuation_temperature
+                    self.ref_model,
+                    batch,
+                    continuations,
+                    temperature,
+                    continuation_temperature,
+                    packed=self.trainer.packing,
                 )
         with self.precision.autocast():
             rows, conts = prefix_logprobs(
-                self.model, batch, continuations, temperature, continuation_temperature
+                self.model,
+                batch,
+                continuations,
+                temperature,
+                continuation_temperature,
+                packed=self.trainer.packing,
             )  # (n, T), (R, C)
         self._measure(rows, batch.old_logprobs, batch.mask)
         self._measure(conts, continuations.old_logprobs, continuations.mask)
@@ -147,7 +165,7 @@ class PolicyLearner:
         total_rows = sum(part.batch.num_rows for part in parts)
         for part in parts:
             self._measuring = measure and part.sampled
-            for rows in _micro_batches(part, self.trainer.grad_accum):
+            for rows in _micro_batches(part.batch, part.units, self.trainer):
                 loss, metrics = part.loss(part.batch.select(rows), rows)
                 (loss if self.scaler is None else self.scaler.scale(loss)).backward()
                 _accumulate(totals, metrics, _count(rows) / total_rows)
@@ -180,13 +198,21 @@ class PolicyLearner:
         return {"loss_scale": scale, "skipped_steps": float(self.skipped_steps)}
 
 
-def _micro_batches(part: LossPart, parts: int) -> list[Any]:
-    """Slices of rows, or (with units) index tensors of the rows of consecutive units."""
-    if part.units is None:
-        return micro_batches(part.batch.num_rows, parts)
-    units = torch.tensor(list(dict.fromkeys(part.units.tolist())))  # (U,) in order of appearance
-    chunks = micro_batches(int(units.numel()), parts)
-    return [torch.isin(part.units, units[chunk]).nonzero()[:, 0] for chunk in chunks]
+def _micro_batches(
+    batch: TokenBatch, units: torch.Tensor | None, trainer: TrainerSection
+) -> list[Any]:
+    """Slices of rows, or (with ``units`` (N,)) index tensors of the rows of consecutive units:
+    greedily by ``trainer.micro_batch_tokens`` tokens (counted packed with ``trainer.packing``,
+    else padded; :func:`~rewardgym.strategies.batch.token_micro_batches`), or
+    ``trainer.grad_accum`` near-equal counts without a budget."""
+    if trainer.micro_batch_tokens is not None:
+        budget = trainer.micro_batch_tokens
+        return token_micro_batches(batch, budget, packed=trainer.packing, units=units)
+    if units is None:
+        return micro_batches(batch.num_rows, trainer.grad_accum)
+    order = torch.tensor(list(dict.fromkeys(units.tolist())))  # (U,) in order of appearance
+    chunks = micro_batches(int(order.numel()), trainer.grad_accum)
+    return [torch.isin(units, order[chunk]).nonzero()[:, 0] for chunk in chunks]
 
 
 def _count(rows: Any) -> int:

@@ -6,7 +6,8 @@ says how to fix the problem when: the training extra (torch, transformers) is mi
 has no algorithm; a name or a param is unknown (already caught by ``load_config``); the model
 params do not fit the model; or a stage's strategy cannot run (its own checks: a data file
 missing or malformed, an env without gold solutions for an SFT warm-up, an algorithm without the
-methods the strategy calls). Each stage's algorithm and strategy are built here, once.
+methods the strategy calls); or ``trainer.micro_batch_tokens`` cannot hold one row of the
+stage's longest first turn. Each stage's algorithm and strategy are built here, once.
 
 The memory features are checked here too, when they do not fit together or on the device
 (``model.dtype`` and ``trainer.mixed_precision``: see :mod:`~rewardgym.runner.precision`;
@@ -164,6 +165,7 @@ def _check_packages(config: RunConfig) -> None:
 
 
 def _check_stage(config: RunConfig, stage: Stage) -> StagePlan:
+    _check_token_budget(stage)
     where = "algorithm.name" if not config.stages else f"stages[{stage.index}].algorithm.name"
     if stage.algorithm.name is None:
         raise ConfigError(
@@ -181,3 +183,17 @@ def _check_stage(config: RunConfig, stage: Stage) -> StagePlan:
     strategy = STRATEGIES.build(stage.strategy.name, stage.strategy.params)
     strategy.check(config, stage, algorithm)
     return StagePlan(stage, algorithm, strategy)
+
+
+def _check_token_budget(stage: Stage) -> None:
+    """``trainer.micro_batch_tokens`` must hold one row of the stage's longest first turn: its
+    prompt (at least one token, checked at run time) and ``rollout.max_new_tokens``."""
+    budget, longest = stage.trainer.micro_batch_tokens, stage.rollout.max_new_tokens + 1
+    if budget is not None and budget < longest:
+        raise ConfigError(
+            f"trainer.micro_batch_tokens is {budget} in stage '{stage.name}', less than one row "
+            f"of it: a prompt (at least 1 token) and rollout.max_new_tokens="
+            f"{stage.rollout.max_new_tokens} response tokens. Set trainer.micro_batch_tokens "
+            f"to at least {longest} (a few rows' worth; prompt lengths are checked at run "
+            "time), or null to form micro-batches by trainer.grad_accum rows."
+        )

@@ -257,10 +257,14 @@ class TrainerSection:
     ``mixed_precision``: "no" computes in the parameters' dtype; "bf16" / "fp16" run the
     forward and backward passes under autocast in that dtype with the parameters (and the
     optimizer state) kept in ``model.dtype`` ("fp16" adds a dynamic loss scaler).
-    ``micro_batch_tokens``: micro-batches are formed by this many tokens each instead of
-    ``grad_accum`` equal row counts (None: by rows). ``packing``: rows are concatenated without
-    padding into sequences of at most ``micro_batch_tokens`` tokens (positions restart per row,
-    attention stays within a row) for the trainer's forward passes."""
+    ``micro_batch_tokens``: micro-batches are formed greedily, in row order, by at most this
+    many tokens each instead of ``grad_accum`` equal row counts (None: by rows); a micro-batch
+    of n rows counts n x its padded width, or with ``packing`` its rows' real tokens (prompt +
+    response). It must hold a row of ``rollout.max_new_tokens + 1`` tokens (checked before the
+    model loads; a longer row at run time is an error naming its length). ``packing``: each
+    micro-batch's rows are concatenated without padding into one sequence (positions restart
+    per row, attention stays within a row) for the trainer's forward passes; without
+    ``micro_batch_tokens``, one packed sequence per ``grad_accum`` micro-batch."""
 
     steps: int = 100
     lr: float = 1e-4
