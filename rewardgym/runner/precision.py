@@ -1,7 +1,7 @@
 """Mixed precision: what the trainer computes in, and the checks that a device can run it.
 
 ``model.dtype`` is the dtype the parameters (and AdamW's state) are kept in;
-``trainer.mixed_precision`` ("no", "bf16", "fp16") is the dtype the forward and backward passes
+``trainer.mixed_precision`` ("none", "bf16", "fp16") is the dtype the forward and backward passes
 compute in, under ``torch.autocast`` (:class:`Precision`). "fp16" adds a dynamic loss scaler
 (``torch.amp.GradScaler``): float16's range is small, so the loss is multiplied by a large
 scale before the backward pass, the gradients are divided by it before clipping, and a step
@@ -12,10 +12,10 @@ The combinations that make sense, checked by :func:`check_precision` before trai
 ===================  =======================  ==========================================
 ``model.dtype``      ``mixed_precision``      what happens
 ===================  =======================  ==========================================
-float32              no                       everything in float32 (the default)
+float32              none                     everything in float32 (the default)
 float32              bf16                     float32 weights, bfloat16 matmuls
 float32              fp16                     float32 weights, float16 matmuls, loss scaler
-bfloat16             no / bf16                bfloat16 weights (half the memory)
+bfloat16             none / bf16              bfloat16 weights (half the memory)
 bfloat16             fp16                     refused: float16 compute from bfloat16 weights
 float16              any, when training       refused: AdamW cannot update float16 weights
 ===================  =======================  ==========================================
@@ -136,7 +136,7 @@ def check_precision(
             "on a device that supports it."
         )
     for key, value in mixed:
-        if value == "no":
+        if value == "none":
             continue
         if value == "fp16" and model_dtype == "bfloat16":
             raise ConfigError(
@@ -166,7 +166,7 @@ def _check_device(
             " (with trainer.mixed_precision=fp16 to save memory)" if fp16 else ""
         )
     else:
-        fix = f"{key}=fp16 (with model.dtype=float32) or {key}=no" if fp16 else f"{key}=no"
+        fix = f"{key}=fp16 (with model.dtype=float32) or {key}=none" if fp16 else f"{key}=none"
     raise ConfigError(
         f"{key} is {value!r}, but the device {device!r} cannot compute in {dtype} ({why}). "
         f"Set {fix}, or train on a device that supports {dtype}."

@@ -81,7 +81,7 @@ def _check_memory(config: RunConfig, device: str, training: bool) -> None:
     from rewardgym.runner.precision import check_precision, supported_dtypes
 
     mixed = _mixed_precisions(config)
-    if config.model.dtype not in ("float32", "auto") or any(v != "no" for _, v in mixed):
+    if config.model.dtype not in ("float32", "auto") or any(v != "none" for _, v in mixed):
         supported = supported_dtypes(device)
         check_precision(
             config.model.dtype, mixed, device=device, supported=supported, training=training

@@ -370,7 +370,7 @@ NO_BF16_GPU = frozenset({"float32", "float16"})
             "trainer.mixed_precision is 'bf16', but the device 'cuda' cannot compute in "
             "bfloat16 (torch.cuda.is_bf16_supported() is False on this GPU). Set "
             "trainer.mixed_precision=fp16 (with model.dtype=float32) or "
-            "trainer.mixed_precision=no, or train on a device that supports bfloat16.",
+            "trainer.mixed_precision=none, or train on a device that supports bfloat16.",
         ),
         (
             "float16",
@@ -382,7 +382,7 @@ NO_BF16_GPU = frozenset({"float32", "float16"})
         ),
         (
             "bfloat16",
-            [("trainer.mixed_precision", "no"), ("stages[1].trainer.mixed_precision", "fp16")],
+            [("trainer.mixed_precision", "none"), ("stages[1].trainer.mixed_precision", "fp16")],
             CPU_ALL,
             "stages[1].trainer.mixed_precision is fp16 but model.dtype is bfloat16: computing "
             "in float16 from bfloat16 weights loses bfloat16's range",

@@ -50,7 +50,7 @@ STAGE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
 Dtype = Literal["float32", "bfloat16", "float16", "auto"]
 LrSchedule = Literal["constant", "linear", "cosine"]
-MixedPrecision = Literal["no", "bf16", "fp16"]
+MixedPrecision = Literal["none", "bf16", "fp16"]
 Routing = Literal["round_robin", "least_loaded"]
 
 
@@ -254,7 +254,7 @@ class TrainerSection:
     """The optimisation loop. ``eval_every`` and ``save_every`` of 0 turn evaluation and
     checkpointing off; ``lr_schedule`` is constant, linear or cosine decay after warmup.
 
-    ``mixed_precision``: "no" computes in the parameters' dtype; "bf16" / "fp16" run the
+    ``mixed_precision``: "none" computes in the parameters' dtype; "bf16" / "fp16" run the
     forward and backward passes under autocast in that dtype with the parameters (and the
     optimizer state) kept in ``model.dtype`` ("fp16" adds a dynamic loss scaler).
     ``micro_batch_tokens``: micro-batches are formed greedily, in row order, by at most this
@@ -279,7 +279,7 @@ class TrainerSection:
     save_every: int = 0
     stop_at_eval_accuracy: float | None = None
     tensorboard: bool = False
-    mixed_precision: MixedPrecision = "no"
+    mixed_precision: MixedPrecision = "none"
     micro_batch_tokens: int | None = None
     packing: bool = False
 
