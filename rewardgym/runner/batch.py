@@ -136,10 +136,10 @@ def check_packing(model: torch.nn.Module) -> None:
 
 
 def model_config(model: torch.nn.Module):
-    """``model``'s transformers config, or that of the model a wrapper holds as ``.model``
-    (the reference that calls a peft model with its adapter disabled); None without one."""
-    config = getattr(model, "config", None)
-    return config if config is not None else getattr(getattr(model, "model", None), "config", None)
+    """``model``'s transformers config (None without one). Wrappers that stand for a model,
+    such as the LoRA reference (:class:`~rewardgym.runner.lora.AdapterDisabled`), expose
+    their model's as ``config``."""
+    return getattr(model, "config", None)
 
 
 def attention_implementation(model: torch.nn.Module) -> str | None:

@@ -126,6 +126,11 @@ class AdapterDisabled:
     def parameters(self) -> Any:
         return self.model.parameters()
 
+    @property
+    def config(self) -> Any:
+        """The transformers config of the model (what log-prob passes read from it)."""
+        return self.model.config
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with self.model.disable_adapter():
             return self.model(*args, **kwargs)

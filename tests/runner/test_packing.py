@@ -122,26 +122,18 @@ def test_packed_rows_do_not_see_each_other():
         torch.testing.assert_close(together[row, :width][real], alone[0][real], atol=1e-5, rtol=0)
 
 
-class _Calls:
-    """A reference wrapper as runner.lora has one: no config, the model as ``.model``."""
+def test_the_lora_reference_packs_through_its_models_config():
+    pytest.importorskip("peft")
+    from rewardgym.core.config.schema import LoraSection
+    from rewardgym.runner.lora import AdapterDisabled, apply_lora
 
-    def __init__(self, model) -> None:
-        self.model = model
-
-    def parameters(self):
-        return self.model.parameters()
-
-    def __call__(self, *args, **kwargs):
-        return self.model(*args, **kwargs)
-
-
-def test_a_wrapped_model_packs_through_the_config_of_the_model_it_holds():
     model, batch = _model("eager"), _batch()
     conts, real = _continuations(), _real(batch)
-    want = sequence_logprobs(model, batch, 1.0)  # (N, T)
-    got = sequence_logprobs(_Calls(model), batch, 1.0, packed=True)  # (N, T)
+    want = sequence_logprobs(model, batch, 1.0)  # (N, T) the base model, before any adapter
+    reference = AdapterDisabled(apply_lora(model, LoraSection(r=4), seed=0))
+    got = sequence_logprobs(reference, batch, 1.0, packed=True)  # (N, T)
     torch.testing.assert_close(got[real], want[real], atol=1e-5, rtol=0)
-    think, cont = prefix_logprobs(_Calls(model), batch, conts, 1.0, 1.0, packed=True)
+    think, _ = prefix_logprobs(reference, batch, conts, 1.0, 1.0, packed=True)
     torch.testing.assert_close(think[real], want[real], atol=1e-5, rtol=0)
 
 
