@@ -47,6 +47,7 @@ R1_TEMPLATE = (
     "{%- if add_generation_prompt %}{{- '<｜Assistant｜><think>\\n' }}{%- endif %}"
 )
 
+
 @dataclass(frozen=True)
 class Family:
     """What a stand-in copies from a real model family."""
