@@ -75,12 +75,17 @@ class PretrainedModelConfig:
 
     ``revision``: a branch, tag or commit of a hub model. ``trust_remote_code``: run the model
     repository's own Python code (only for repositories you trust). ``local_files_only``: never
-    touch the network, use the local cache or directory only.
+    touch the network, use the local cache or directory only. ``attn_implementation``: the
+    attention kernels transformers uses ("sdpa", "eager", "flash_attention_2" with the
+    ``flash-attn`` package, ...; None: transformers' default, sdpa where the model has it).
+    With ``trainer.packing``, flash-attention 2 attends within each packed row at no extra
+    cost; sdpa and eager build a dense block-causal mask over the packed sequence.
     """
 
     revision: str | None = None
     trust_remote_code: bool = False
     local_files_only: bool = False
+    attn_implementation: str | None = None
 
 
 def model_params_class(name_or_path: str) -> type:

@@ -171,9 +171,19 @@ def _from_pretrained(name_or_path: str, params: PretrainedModelConfig, dtype: st
     }
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **options)
+        kernels = {}
+        if params.attn_implementation is not None:
+            kernels["attn_implementation"] = params.attn_implementation
         model = AutoModelForCausalLM.from_pretrained(
-            source, dtype="auto" if dtype == "auto" else DTYPES[dtype], **options
+            source, dtype="auto" if dtype == "auto" else DTYPES[dtype], **options, **kernels
         )
+    except ImportError as exc:  # attention kernels from a package that is not installed
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(
+            f"model.params.attn_implementation={params.attn_implementation!r} cannot be used: "
+            f"{reason} Install its package (flash-attn for flash_attention_2), or leave "
+            "model.params.attn_implementation out for transformers' default (sdpa)."
+        ) from exc
     except (OSError, ValueError) as exc:  # missing files, or files transformers cannot read
         where = "directory" if local else "Hugging Face model id"
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

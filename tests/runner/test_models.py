@@ -181,3 +181,18 @@ def test_load_model_gives_a_tokenizer_without_pad_its_eos(tmp_path):
     save_model(model, tokenizer, tmp_path)
     _, loaded = load_model(str(tmp_path), {"local_files_only": True})
     assert loaded.pad_token == loaded.eos_token == "<eos>"
+
+
+def test_attention_kernels_by_config_and_clear_errors(tmp_path):
+    from rewardgym.testing.standin import save_standin
+
+    path = save_standin(tmp_path / "m", hidden_size=32, num_layers=1)
+    model, _ = load_model(str(path), {"attn_implementation": "eager"})
+    assert model.config._attn_implementation == "eager"
+    with pytest.raises(ConfigError, match="attn_implementation"):
+        load_model(str(path), {"attn_implementation": "bogus"})
+    try:
+        import flash_attn  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match="leave model.params.attn_implementation out"):
+            load_model(str(path), {"attn_implementation": "flash_attention_2"})
