@@ -98,6 +98,19 @@ def test_grpo_step_quick_run():
     assert names[0] == "rewardgym grpo" and names[1].startswith("TRL ")
     assert data["rows"][1]["ratio"] == 1.0
     assert all(row["s_per_step"] > 0 and len(row["runs"]) == 2 for row in data["rows"])
+    for row in data["rows"]:  # where the time went, the same phases for both
+        phases = row["phases"]
+        assert set(phases) == {"sampling", "forward", "backward", "optimizer", "other", "step"}
+        assert phases["sampling"] > 0 and phases["backward"] > 0 and phases["step"] > 0
+
+
+def test_memory_quick_run():
+    table, data = run_quick("memory.py")
+    assert "rewardgym MiB" in table and "TRL MiB" in table
+    cells = {(row["row"], row["lib"]): row for row in data["rows"]}
+    assert set(cells) == {(r, lib) for r in ("fp32", "+ LoRA") for lib in ("rewardgym", "trl")}
+    for row in cells.values():
+        assert row["bytes"] > 0 and row["s_per_step"] > 0
 
 
 def test_rollout_throughput_quick_run():
