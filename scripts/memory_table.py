@@ -52,10 +52,6 @@ MODELS = {
         hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
         num_key_value_heads=8, vocab_size=128256, tie_word_embeddings=True, head_dim=64,
     ),
-    "Qwen2.5-7B-Instruct": Qwen2Config(
-        hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-        num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False,
-    ),
 }  # fmt: skip
 # (name, parameter bytes, gradient + optimizer bytes per trained parameter, autocast, ckpt, lora)
 OPTIONS = (
