@@ -35,6 +35,7 @@ __all__ = [
     "UnknownNameError",
     "VerifierPoolError",
     "did_you_mean",
+    "first_line",
 ]
 
 
@@ -87,6 +88,13 @@ class VerifierPoolError(RewardGymError, RuntimeError):
 
 class CheckError(RewardGymError, AssertionError):
     """A checker in :mod:`rewardgym.testing` found a problem. The message lists every failure."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message, or its type's name when it has none: how an error
+    from a library is quoted inside a rewardgym message."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def did_you_mean(name: str, candidates: Iterable[str], *, n: int = 1) -> str:

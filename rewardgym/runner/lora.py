@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from rewardgym.core.config.schema import LoraSection
-from rewardgym.core.errors import ConfigError, RewardGymError, require
+from rewardgym.core.errors import ConfigError, RewardGymError, first_line, require
 
 __all__ = [
     "AdapterDisabled",
@@ -79,7 +79,7 @@ def apply_lora(model: Any, section: LoraSection, *, seed: int = 0) -> Any:
             torch.manual_seed(seed)
             return peft.get_peft_model(model, config)
     except ValueError as exc:  # peft refuses a module it cannot adapt
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = first_line(exc)
         raise ConfigError(
             f"model.lora.target_modules={section.target_modules!r} cannot be adapted: {reason} "
             f"Name linear layers instead (this model has: {_linear_names(model)}), or use "

@@ -35,7 +35,7 @@ from transformers import (
 )
 
 from rewardgym.core.config import ModelSection, build_dataclass
-from rewardgym.core.errors import ConfigError
+from rewardgym.core.errors import ConfigError, first_line
 from rewardgym.runner.model_config import (
     DEFAULT_CHARSET,
     TINY,
@@ -178,7 +178,7 @@ def _from_pretrained(name_or_path: str, params: PretrainedModelConfig, dtype: st
             source, dtype="auto" if dtype == "auto" else DTYPES[dtype], **options, **kernels
         )
     except ImportError as exc:  # attention kernels from a package that is not installed
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = first_line(exc)
         raise ConfigError(
             f"model.params.attn_implementation={params.attn_implementation!r} cannot be used: "
             f"{reason} Install its package (flash-attn for flash_attention_2), or leave "
@@ -186,7 +186,7 @@ def _from_pretrained(name_or_path: str, params: PretrainedModelConfig, dtype: st
         ) from exc
     except (OSError, ValueError) as exc:  # missing files, or files transformers cannot read
         where = "directory" if local else "Hugging Face model id"
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = first_line(exc)
         raise ConfigError(
             f"Could not load model.name_or_path '{name_or_path}' (a {where}): {reason} Check "
             "the name (and model.params.revision), or that the directory was written by "

@@ -18,7 +18,7 @@ from typing import Any
 from rewardgym.core.config._legacy import translate_legacy
 from rewardgym.core.config.resolve import resolve
 from rewardgym.core.config.schema import RunConfig, to_dict
-from rewardgym.core.errors import ConfigError, UnknownNameError
+from rewardgym.core.errors import ConfigError, UnknownNameError, first_line
 from rewardgym.core.params import RUN_CONFIG, build
 from rewardgym.core.registry import NAME_RE, PRESETS
 
@@ -76,7 +76,7 @@ def _first_line(exc: BaseException) -> str:
     if mark is not None:  # a YAML syntax error
         context = f"{exc.context}: " if getattr(exc, "context", None) else ""
         return f"{context}{exc.problem} (line {mark.line + 1}, column {mark.column + 1})"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = first_line(exc)
     key = getattr(exc, "full_key", None)
     return f"{text} (at '{key}')" if key and f"'{key}'" not in text else text
 
