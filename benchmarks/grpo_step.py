@@ -26,7 +26,7 @@ import platform
 import statistics
 import sys
 import tempfile
-import time
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 try:
@@ -40,10 +40,9 @@ except ImportError as exc:  # a benchmark that cannot compare is a failure, not 
     ) from exc
 
 from _phases import PHASES, PhaseClock  # noqa: E402 -- benchmarks/ is the script's folder
-from transformers import TrainerCallback
+from _trl import StepTimes, arithmetic_reward, arithmetic_tasks, grpo_config
 
 from rewardgym.core.config import load_config
-from rewardgym.envs.arithmetic import ArithmeticConfig, ArithmeticEnv, ArithmeticVerifier
 from rewardgym.runner.engines.hf import HFEngine
 from rewardgym.runner.models import TinyModelConfig, build_tiny_model, save_model
 from rewardgym.runner.trainer import Trainer
@@ -80,101 +79,46 @@ def rewardgym_steps(model_dir: Path, steps: int, out: Path, clock: PhaseClock) -
             clock.step_end()
 
     trainer._step = timed_step
-    build = trainer_runtime(trainer, clock)
-    with build:
+    with clock_on_model(clock):
         trainer.run()
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return [r["time/step_s"] for r in records]
 
 
-class trainer_runtime:  # noqa: N801 -- used as a context manager
-    """Installs ``clock`` on rewardgym's model as soon as the trainer has loaded it."""
+@contextmanager
+def clock_on_model(clock: PhaseClock):
+    """Install ``clock`` on rewardgym's model as soon as the trainer has loaded it."""
+    import rewardgym.runner.trainer as module
 
-    def __init__(self, trainer: Trainer, clock: PhaseClock) -> None:
-        import rewardgym.runner.trainer as module
+    build = module.build_runtime
+    with ExitStack() as stack:
 
-        self.module, self.clock, self.build = module, clock, module.build_runtime
-        self.stack = None
-
-    def __enter__(self):
-        from contextlib import ExitStack
-
-        self.stack = ExitStack()
-
-        def build(plan):
-            runtime = self.build(plan)
-            self.stack.enter_context(self.clock.installed(runtime[0], (HFEngine, "generate")))
+        def build_and_install(plan):
+            runtime = build(plan)
+            stack.enter_context(clock.installed(runtime[0], (HFEngine, "generate")))
             return runtime
 
-        self.module.build_runtime = build
-        return self
-
-    def __exit__(self, *exc):
-        self.module.build_runtime = self.build
-        self.stack.close()
-
-
-class _StepTimes(TrainerCallback):
-    def __init__(self, clock: PhaseClock) -> None:
-        self.times: list[float] = []
-        self.clock = clock
-        self._last = None
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        self._last = time.perf_counter()
-        self.clock.step_begin()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.times.append(time.perf_counter() - self._last)
-        self.clock.step_end()
+        module.build_runtime = build_and_install
+        stack.callback(setattr, module, "build_runtime", build)
+        yield
 
 
 def trl_steps(model_dir: Path, steps: int, out: Path, clock: PhaseClock) -> list[float]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    env = ArithmeticEnv(ArithmeticConfig(**ENV))
-    env.reset(seed=0)
-    tasks = [env.sample_task(env.np_random) for _ in range(PROMPTS * steps)]
-    verifier = ArithmeticVerifier()
-    answers = {t.prompt: t for t in tasks}
-
-    def reward(prompts, completions, **kwargs):
-        return [
-            verifier.verify(c, answers[p]).reward or 0.0
-            for p, c in zip(prompts, completions, strict=False)
-        ]
-
-    args = trl.GRPOConfig(
-        output_dir=str(out),
-        per_device_train_batch_size=PROMPTS * GROUP,
-        num_generations=GROUP,
-        max_completion_length=NEW_TOKENS,
-        temperature=1.0,
-        learning_rate=LR,
-        beta=0.0,
-        num_iterations=1,
-        max_steps=steps,
-        bf16=False,
-        fp16=False,
-        gradient_checkpointing=False,
-        use_cpu=True,
-        report_to="none",
-        logging_steps=1_000_000,
-        save_strategy="no",
-        dataloader_num_workers=0,
-        seed=0,
-    )
+    tasks = arithmetic_tasks(ENV, PROMPTS * steps)
+    args = grpo_config(out, steps, prompts=PROMPTS, group=GROUP, new_tokens=NEW_TOKENS, lr=LR)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     trainer = trl.GRPOTrainer(
         model=AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32),
-        reward_funcs=reward,
+        reward_funcs=arithmetic_reward(tasks),
         args=args,
         processing_class=tokenizer,
         train_dataset=Dataset.from_list([{"prompt": t.prompt} for t in tasks]),
     )
     from transformers import GenerationMixin
 
-    timer = _StepTimes(clock)
+    timer = StepTimes(clock)
     trainer.add_callback(timer)
     with clock.installed(trainer.model, (GenerationMixin, "generate")):
         trainer.train()

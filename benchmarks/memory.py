@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 PROMPTS, GROUP, NEW_TOKENS, LR = 4, 4, 96, 1e-5
@@ -128,58 +127,17 @@ def run_rewardgym(model_dir: Path, row: str, steps: int, out: Path, cuda: bool) 
 def run_trl(model_dir: Path, row: str, steps: int, out: Path, cuda: bool) -> dict:
     import torch
     import trl
+    from _trl import StepTimes, arithmetic_reward, arithmetic_tasks, grpo_config
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
-
-    from rewardgym.envs.arithmetic import ArithmeticConfig, ArithmeticEnv, ArithmeticVerifier
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     f = features(row)
-    env = ArithmeticEnv(ArithmeticConfig(**ENV))
-    env.reset(seed=0)
-    tasks = [env.sample_task(env.np_random) for _ in range(PROMPTS * steps)]
-    verifier, answers = ArithmeticVerifier(), {}
-    for t in tasks:
-        answers[t.prompt] = t
-
-    def reward(prompts, completions, **kwargs):
-        out = []
-        for p, c in zip(prompts, completions, strict=False):
-            text = c[0]["content"] if isinstance(c, list) else c
-            task = answers[p[-1]["content"] if isinstance(p, list) else p]
-            out.append(verifier.verify(text, task).reward or 0.0)
-        return out
-
-    class Times(TrainerCallback):
-        def __init__(self) -> None:
-            self.times: list[float] = []
-
-        def on_step_begin(self, args, state, control, **kwargs):
-            self.start = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            self.times.append(time.perf_counter() - self.start)
-
-    args = trl.GRPOConfig(
-        output_dir=str(out),
-        per_device_train_batch_size=PROMPTS * GROUP,
-        num_generations=GROUP,
-        max_completion_length=NEW_TOKENS,
-        temperature=1.0,
-        learning_rate=LR,
-        beta=0.0,
-        num_iterations=1,
-        max_steps=steps,
-        bf16=f["bf16"],
-        fp16=False,
-        gradient_checkpointing=f["checkpointing"],
-        use_cpu=not cuda,
-        report_to="none",
-        logging_steps=1_000_000,
-        save_strategy="no",
-        dataloader_num_workers=0,
-        seed=0,
-    )
+    tasks = arithmetic_tasks(ENV, PROMPTS * steps)
+    args = grpo_config(
+        out, steps, prompts=PROMPTS, group=GROUP, new_tokens=NEW_TOKENS, lr=LR,
+        bf16=f["bf16"], checkpointing=f["checkpointing"], cpu=not cuda,
+    )  # fmt: skip
     peft_config = None
     if f["lora"]:
         peft_config = LoraConfig(
@@ -193,7 +151,7 @@ def run_trl(model_dir: Path, row: str, steps: int, out: Path, cuda: bool) -> dic
             model = model.cuda()
         trainer = trl.GRPOTrainer(
             model=model,
-            reward_funcs=reward,
+            reward_funcs=arithmetic_reward(tasks),
             args=args,
             processing_class=tokenizer,
             train_dataset=Dataset.from_list(
@@ -201,7 +159,7 @@ def run_trl(model_dir: Path, row: str, steps: int, out: Path, cuda: bool) -> dic
             ),
             peft_config=peft_config,
         )
-        times = Times()
+        times = StepTimes()
         trainer.add_callback(times)
         trainer.train()
     return {"bytes": memory.bytes, "times": times.times[1:]}

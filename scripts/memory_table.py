@@ -28,7 +28,7 @@ import argparse
 import json
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, Qwen2Config
+from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
 
 from rewardgym.runner.batch import sequence_logprobs
 from rewardgym.strategies.batch import pack
@@ -130,7 +130,6 @@ def main() -> None:
     print("|---|---|---:|---:|---:|" + "---:|" * len(GPUS))
     for name in args.models:
         config = MODELS[name]
-        AutoConfig.for_model  # noqa: B018 -- transformers registers the architectures
         total, lora = count_params(config)
         layers = config.num_hidden_layers
         head_dim = (
