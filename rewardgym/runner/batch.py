@@ -31,7 +31,6 @@ __all__ = [
     "PackedRows",
     "attention_implementation",
     "check_packing",
-    "model_config",
     "model_device",
     "pack_rows",
     "packed_response_logprobs",
@@ -135,16 +134,11 @@ def check_packing(model: torch.nn.Module) -> None:
         )
 
 
-def model_config(model: torch.nn.Module):
-    """``model``'s transformers config (None without one). Wrappers that stand for a model,
-    such as the LoRA reference (:class:`~rewardgym.runner.lora.AdapterDisabled`), expose
-    their model's as ``config``."""
-    return getattr(model, "config", None)
-
-
 def attention_implementation(model: torch.nn.Module) -> str | None:
-    """The attention implementation ``model`` runs ("sdpa", "eager", ...; None if unknown)."""
-    return getattr(model_config(model), "_attn_implementation", None)
+    """The attention implementation ``model`` runs ("sdpa", "eager", ...; None if unknown),
+    read from its transformers config (wrappers that stand for a model, such as the LoRA
+    reference :class:`~rewardgym.runner.lora.AdapterDisabled`, expose their model's)."""
+    return getattr(getattr(model, "config", None), "_attn_implementation", None)
 
 
 def model_device(model: torch.nn.Module) -> torch.device:

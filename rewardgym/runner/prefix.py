@@ -32,7 +32,6 @@ import torch
 from rewardgym.core.errors import RewardGymError
 from rewardgym.runner.batch import (
     attention_implementation,
-    model_config,
     model_device,
     pack_rows,
     packed_response_logprobs,
@@ -105,8 +104,7 @@ def _packed_prefix_logprobs(
     dtype = next(model.parameters()).dtype  # the embeddings' (first) in transformers models
     shape = torch.empty((1, packed.length, 0), dtype=dtype, device=device)  # (1, L, 0)
     # the block-causal mask transformers builds for packed rows without a cache: (1, 1, L, L)
-    config = model_config(model)
-    blocks = create_causal_mask(config, shape, None, None, position_ids=positions)
+    blocks = create_causal_mask(model.config, shape, None, None, position_ids=positions)
     out = model(input_ids=ids, attention_mask=blocks, position_ids=positions, use_cache=True)
     think = packed_response_logprobs(out.logits[0], packed, batch, think_temperature)  # (n, T)
     if conts.num_rows == 0:

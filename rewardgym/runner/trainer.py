@@ -168,13 +168,17 @@ class Trainer:
         return self._finish(finished)
 
     def _prepare_model(self, weights: dict[str, Any] | None) -> None:
-        """The loaded model's dtype checked (``model.dtype: auto``), gradient checkpointing
-        and LoRA switched on, and a checkpoint's ``weights`` loaded (all of them, or with LoRA
-        the adapter's); the engine then samples from the result."""
+        """The loaded model's dtype checked (``model.dtype: auto``), and its attention when a
+        stage packs rows, gradient checkpointing and LoRA switched on, and a checkpoint's
+        ``weights`` loaded (all of them, or with LoRA the adapter's); the engine then samples
+        from the result."""
+        from rewardgym.runner.batch import check_packing
         from rewardgym.runner.models import prepare_model
 
         loaded = self.model
         check_loaded_dtype(self.config, next(loaded.parameters()).dtype)
+        if any(s.stage.trainer.packing for s in self.plan.stages):
+            check_packing(loaded)
         self.model = prepare_model(loaded, self.config.model, seed=self.config.seed)
         if weights is not None and is_peft(self.model):
             load_adapter_state_dict(self.model, weights)
