@@ -43,6 +43,7 @@ from rewardgym.runner.model_config import (
     TinyModelConfig,
     model_params_class,
 )
+from rewardgym.runner.precision import TORCH_DTYPES as DTYPES
 
 __all__ = [
     "DEFAULT_CHARSET",
@@ -59,7 +60,6 @@ __all__ = [
 ]
 
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")  # ids 0, 1, 2, 3
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # A hub model id: "name" or "owner/name" of letters, digits, '-', '_' and '.'.
 HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 

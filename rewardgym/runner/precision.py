@@ -38,6 +38,7 @@ from rewardgym.core.errors import ConfigError
 
 __all__ = [
     "AUTOCAST_DTYPES",
+    "TORCH_DTYPES",
     "Precision",
     "check_precision",
     "dtype_name",
@@ -46,6 +47,7 @@ __all__ = [
 
 # trainer.mixed_precision -> the dtype autocast computes in
 AUTOCAST_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
+# model.dtype / a dtype name -> the torch dtype (also what the model loader converts to)
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
