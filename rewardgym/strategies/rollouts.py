@@ -129,7 +129,6 @@ class RolloutCollector:
         self.make_env, self.engine, self.tokenizer = make_env, engine, tokenizer
         self.max_context = max_context
         self.prompts = prompts or PromptFormat(tokenizer, turn_separator=turn_separator)
-        self.turn_separator = self.prompts.turn_separator
         self.env_threads = env_threads
         self._envs: list[TextEnv] = []
         self._sampler: TextEnv | None = None
