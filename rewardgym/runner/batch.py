@@ -33,6 +33,7 @@ __all__ = [
     "check_packing",
     "model_device",
     "pack_rows",
+    "rng_devices",
     "packed_response_logprobs",
     "sequence_logprobs",
     "token_logprobs",
@@ -155,3 +156,12 @@ def token_logprobs(logits: torch.Tensor, ids: torch.Tensor, temperature: float) 
         logits = logits / temperature
     logp = torch.log_softmax(logits, dim=-1)  # (..., L, V)
     return logp.gather(-1, ids.unsqueeze(-1)).squeeze(-1)  # (..., L)
+
+
+def rng_devices(model: torch.nn.Module) -> list[int]:
+    """The CUDA device of ``model``'s parameters as ``torch.random.fork_rng(devices=...)``
+    takes it ([] on a CPU): forking torch's RNG around a draw then covers the model's device."""
+    device = model_device(model)
+    if device.type != "cuda":
+        return []
+    return [device.index if device.index is not None else torch.cuda.current_device()]

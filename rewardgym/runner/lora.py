@@ -30,6 +30,7 @@ import torch
 
 from rewardgym.core.config.schema import LoraSection
 from rewardgym.core.errors import ConfigError, RewardGymError, first_line, require
+from rewardgym.runner.batch import rng_devices
 
 __all__ = [
     "AdapterDisabled",
@@ -75,7 +76,7 @@ def apply_lora(model: Any, section: LoraSection, *, seed: int = 0) -> Any:
         task_type="CAUSAL_LM",
     )
     try:
-        with torch.random.fork_rng(devices=_rng_devices(model)):
+        with torch.random.fork_rng(devices=rng_devices(model)):
             torch.manual_seed(seed)
             return peft.get_peft_model(model, config)
     except ValueError as exc:  # peft refuses a module it cannot adapt
@@ -85,11 +86,6 @@ def apply_lora(model: Any, section: LoraSection, *, seed: int = 0) -> Any:
             f"Name linear layers instead (this model has: {_linear_names(model)}), or use "
             "'all-linear'."
         ) from exc
-
-
-def _rng_devices(model: Any) -> list[Any]:
-    device = next(model.parameters()).device
-    return [device] if device.type == "cuda" else []
 
 
 def _check_targets(model: Any, targets: tuple[str, ...]) -> None:

@@ -45,6 +45,7 @@ import torch
 
 from rewardgym.core.config import RunConfig, Stage, load_config, to_yaml
 from rewardgym.core.errors import ConfigError, RewardGymError
+from rewardgym.runner.batch import rng_devices
 from rewardgym.runner.checkpoint import (
     CheckpointState,
     latest_checkpoint,
@@ -256,7 +257,7 @@ class Trainer:
     def _step(self, plan: StagePlan, ctx: StepContext, step: int) -> dict[str, Any]:
         """Training step ``step`` of the stage: the strategy's step, then the LR schedule."""
         start = time.perf_counter()
-        with torch.random.fork_rng(devices=_cuda_devices(self.model)):
+        with torch.random.fork_rng(devices=rng_devices(self.model)):
             # What draws from torch's RNG in a step (dropout: model.lora.dropout) depends on
             # (seed, stage, step) only, so a resumed run draws what it would have.
             torch.manual_seed(ctx.seed(step, TORCH_RNG_PURPOSE))
@@ -368,14 +369,6 @@ class Trainer:
                 "skipped_steps": learner.skipped_steps,
             }
         save_checkpoint(self.output_dir, state, tensors)
-
-
-def _cuda_devices(model: Any) -> list[int]:
-    """The CUDA device of ``model``'s parameters, as ``fork_rng`` takes it ([] on a CPU)."""
-    device = next(model.parameters()).device
-    if device.type != "cuda":
-        return []
-    return [device.index if device.index is not None else torch.cuda.current_device()]
 
 
 def _same_config(saved: Path, config: RunConfig) -> bool:
