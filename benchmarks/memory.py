@@ -17,8 +17,8 @@ each cumulative:
 Each cell runs in its own process (peak memory is per process). Memory: on CPU the peak resident
 set size (RSS, polled every 2 ms) minus the RSS after imports, before the model loads; on a
 GPU ``torch.cuda.max_memory_allocated``. Time: the median seconds per step after the first
-(untimed) step, sampling included. On CPU bf16 is emulated and much slower than fp32: read the
-bf16 rows for memory, not speed.
+(untimed) step, sampling included. On a CPU without bf16 instructions bf16 is emulated and much
+slower than fp32: there, read the bf16 rows for memory, not speed.
 
     python benchmarks/memory.py            # 3 timed steps per cell
     python benchmarks/memory.py --quick    # 1 timed step per cell, fewer rows (smoke run)
